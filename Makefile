@@ -1,0 +1,44 @@
+# Soundalike: `make run` serves the demo library, `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(CURDIR)/.data/demo
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## Create the virtual environment and install Soundalike into it
+
+run: install ## Index the bundled demo library (SQLite) and serve it on http://$(HOST):$(PORT)/
+	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike index demo/library
+	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike serve --host $(HOST) --port $(PORT)
+
+test: install ## Lint, then run the whole test suite (SQLite and PostgreSQL)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: install ## Lint and check formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Measure search latency and demo indexing time
+	$(BIN)/python bench/search.py
+
+clean: ## Remove the virtual environment and the demo data
+	rm -rf $(VENV) .data

@@ -1,0 +1,134 @@
+"""Queries the indexer, the CLI and the service share, so SQL lives in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Song, features_from_bytes
+
+# Rows fetched per round trip when streaming the whole library.
+STREAM_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the database remembers of a file, to tell unchanged, changed and moved files apart."""
+
+    id: int
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    content_hash: str
+
+
+def get_song(session: Session, song_id: int) -> Song | None:
+    """One song by id, or None."""
+    return session.get(Song, song_id)
+
+
+def get_song_by_path(session: Session, path: str) -> Song | None:
+    """One song by its absolute path, or None."""
+    return session.scalars(select(Song).where(Song.path == path)).one_or_none()
+
+
+def get_songs(session: Session, ids: Sequence[int]) -> dict[int, Song]:
+    """Songs for the given ids, keyed by id; ids that are gone are absent."""
+    if not ids:
+        return {}
+    rows = session.scalars(select(Song).where(Song.id.in_(list(ids)))).all()
+    return {song.id: song for song in rows}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_songs(
+    session: Session, *, q: str | None, limit: int, offset: int
+) -> tuple[list[Song], int]:
+    """Songs whose title, artist or album contain ``q`` (case-insensitive), and the total."""
+    query = select(Song)
+    if q:
+        pattern = f"%{_escape_like(q.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Song.title).like(pattern, escape="\\"),
+                func.lower(Song.artist).like(pattern, escape="\\"),
+                func.lower(Song.album).like(pattern, escape="\\"),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.order_by(Song.artist, Song.title, Song.id).limit(limit).offset(offset)
+    ).all()
+    return list(items), int(total)
+
+
+def count_songs(session: Session) -> int:
+    """Number of songs in the library."""
+    return int(session.scalar(select(func.count(Song.id))) or 0)
+
+
+def genre_counts(session: Session) -> dict[str, int]:
+    """Songs per predicted genre (songs without a genre under ``"unknown"``)."""
+    rows = session.execute(select(Song.genre, func.count(Song.id)).group_by(Song.genre)).all()
+    return {genre or "unknown": int(n) for genre, n in rows}
+
+
+def file_states(session: Session) -> dict[str, FileState]:
+    """Every known file keyed by path, with what a rescan needs to compare."""
+    rows = session.execute(
+        select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
+    ).all()
+    return {row.path: FileState(*row) for row in rows}
+
+
+def all_ids(session: Session) -> np.ndarray:
+    """Every song id, sorted, as int64."""
+    ids = session.scalars(select(Song.id).order_by(Song.id)).all()
+    return np.asarray(ids, dtype=np.int64)
+
+
+def iter_features(
+    session: Session, ids: Iterable[int] | None = None, *, batch: int = STREAM_BATCH
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, raw features [shape=(n, 57)])`` in batches, streaming large libraries."""
+    wanted = None if ids is None else sorted(set(int(i) for i in ids))
+    if wanted is not None:
+        for start in range(0, len(wanted), batch):
+            chunk = wanted[start : start + batch]
+            rows = session.execute(
+                select(Song.id, Song.features).where(Song.id.in_(chunk)).order_by(Song.id)
+            ).all()
+            if rows:
+                yield _stack(rows)
+        return
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Song.id, Song.features).where(Song.id > last_id).order_by(Song.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield _stack(rows)
+
+
+def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+    raw = np.vstack([features_from_bytes(row.features) for row in rows])
+    return ids, raw
+
+
+def delete_songs(session: Session, ids: Iterable[int]) -> int:
+    """Delete songs by id; returns how many rows went."""
+    id_list = [int(i) for i in ids]
+    if not id_list:
+        return 0
+    result = session.execute(delete(Song).where(Song.id.in_(id_list)))
+    return int(result.rowcount or 0)

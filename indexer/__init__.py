@@ -1,0 +1,1 @@
+"""Soundalike indexer: files -> decoded samples -> 57 GTZAN features -> rows -> vector index."""

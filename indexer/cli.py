@@ -1,0 +1,309 @@
+"""The ``soundalike`` admin command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from db import repo
+from indexer.errors import FileError, IndexerError
+from indexer.features import extract_file_features
+from indexer.library import Library
+from indexer.pipeline import Skipped, index_paths
+from indexer.scan import expand_paths, scan_library
+from indexer.schema import FEATURE_NAMES
+from indexer.settings import Settings, load_settings
+
+# Exit status when the run finished but some files were skipped (reported on stderr).
+EXIT_SKIPPED = 3
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _library(ctx: click.Context) -> Library:
+    if "library" not in ctx.obj:
+        library = Library(_settings(ctx))
+        ctx.obj["library"] = library
+        ctx.find_root().call_on_close(library.close)
+    return ctx.obj["library"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the database, index and model (default: $SOUNDALIKE_DATA_DIR).",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None) -> None:
+    """Soundalike: find the songs in your library that sound like a song."""
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = load_settings(overrides=overrides)
+
+
+def _print_skipped(skipped: list[Skipped]) -> None:
+    if not skipped:
+        return
+    click.echo(f"\nSkipped {len(skipped)} file(s):", err=True)
+    for item in skipped:
+        click.echo(f"  {item.path}: {item.reason}", err=True)
+
+
+@main.command("index")
+@click.argument("root", type=click.Path(exists=True, path_type=Path))
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="Processes (default: all cores).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.pass_context
+def index_cmd(
+    ctx: click.Context, root: Path, workers: int | None, batch_size: int, progress: bool
+) -> None:
+    """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
+    library = _library(ctx)
+    root = Path(os.path.abspath(root))
+    paths = scan_library(root)
+    report = index_paths(
+        library,
+        paths,
+        root=root,
+        workers=workers or _settings(ctx).workers,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    click.echo(
+        f"Scanned {report.scanned} file(s) in {report.elapsed_s:.1f} s: "
+        f"{report.added} added, {report.updated} updated, {report.moved} moved, "
+        f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped."
+    )
+    if report.manifest:
+        click.echo(f"Index generation {report.manifest.generation}: {report.manifest.count} songs.")
+    _print_skipped(report.skipped)
+    if report.skipped:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@main.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Add (or refresh) tracks; a running service answers with them within a second."""
+    library = _library(ctx)
+    files = expand_paths(paths)
+    report = index_paths(library, files, workers=min(len(files), _settings(ctx).workers))
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped."
+    )
+    _print_skipped(report.skipped)
+    if report.skipped:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@main.command("remove")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_context
+def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
+    """Remove songs by id or path (the files themselves are left alone)."""
+    library = _library(ctx)
+    try:
+        songs = [library.resolve_song(ref) for ref in refs]
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    removed = library.remove_songs(song.id for song in songs)
+    library.sync_index()
+    for song in songs:
+        click.echo(f"Removed {song.id}: {song.path}")
+    click.echo(f"{removed} song(s) removed.")
+
+
+@main.command("similar")
+@click.argument("ref")
+@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def similar_cmd(ctx: click.Context, ref: str, k: int, as_json: bool) -> None:
+    """Songs that sound like REF (an id or a path), with cosine score and genre."""
+    library = _library(ctx)
+    try:
+        song = library.resolve_song(ref)
+        song, neighbours = library.similar_to_song(song.id, k=k)
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "song": _song_summary(song),
+                    "neighbours": [
+                        {**_song_summary(n.song), "score": round(n.score, 6)} for n in neighbours
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"Like {song.id}: {_display(song)} [{song.genre}]")
+    click.echo(f"{'#':>3} {'id':>6} {'score':>6}  {'genre':<16} song")
+    for rank, n in enumerate(neighbours, 1):
+        genre = f"{n.song.genre} {n.song.genre_confidence or 0:.2f}"
+        click.echo(f"{rank:>3} {n.song.id:>6} {n.score:6.3f}  {genre:<16} {_display(n.song)}")
+
+
+def _display(song) -> str:  # type: ignore[no-untyped-def]
+    return f"{song.artist} - {song.title}" if song.artist else song.title
+
+
+def _song_summary(song) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "id": song.id,
+        "title": song.title,
+        "artist": song.artist,
+        "path": song.path,
+        "genre": {"label": song.genre, "confidence": song.genre_confidence},
+    }
+
+
+@main.command("features")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@click.pass_context
+def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Print the 57 GTZAN features of audio files (filename first, table column order)."""
+    window_s = _settings(ctx).window_s
+    rows: list[tuple[str, np.ndarray]] = []
+    failed = False
+    for path in paths:
+        try:
+            values, _ = extract_file_features(path, window_s=window_s)
+        except FileError as exc:
+            click.echo(f"skipped {exc.path}: {exc.reason}", err=True)
+            failed = True
+            continue
+        rows.append((path.name, values))
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["filename", *FEATURE_NAMES])
+        for name, values in rows:
+            writer.writerow([name, *(repr(float(v)) for v in values)])
+    else:
+        payload = [
+            {"filename": name, **dict(zip(FEATURE_NAMES, map(float, values), strict=True))}
+            for name, values in rows
+        ]
+        click.echo(json.dumps(payload, indent=2))
+    if failed:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@main.command("train")
+@click.option(
+    "--table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A labelled feature table (filename, the 57 columns, label[, group]).",
+)
+@click.pass_context
+def train_cmd(ctx: click.Context, table: Path | None) -> None:
+    """Fit the genre model, report cross-validated accuracy, relabel the library."""
+    from indexer.genre import save_genre_model, train_genre_model
+    from indexer.table import bundled_table_path, load_table
+
+    library = _library(ctx)
+    try:
+        feature_table = load_table(table or bundled_table_path())
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Training on {len(feature_table.labels)} rows, {len(set(feature_table.labels))} genres…"
+    )
+    model = train_genre_model(feature_table, evaluate=True)
+    save_genre_model(model, _settings(ctx).model_dir)
+    for split, score in model.scores.items():
+        click.echo(f"  {split}: {_format_score(score)}")
+    library.__dict__.pop("genre_model", None)
+    relabelled = library.relabel_genres()
+    click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
+
+
+def _format_score(score: object) -> str:
+    if isinstance(score, dict) and "accuracy_mean" in score:
+        return f"accuracy {score['accuracy_mean']:.3f} ± {score.get('accuracy_std', 0):.3f}"
+    return json.dumps(score)
+
+
+@main.command("rebuild")
+@click.pass_context
+def rebuild_cmd(ctx: click.Context) -> None:
+    """Recreate the vector index from the database."""
+    manifest = _library(ctx).rebuild_index()
+    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
+
+
+@main.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Songs in the database, vectors in the index, genres, model version, data dir."""
+    library = _library(ctx)
+    stats = library.stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"Data dir:       {stats['data_dir']}")
+    click.echo(f"Database:       {stats['database']}")
+    click.echo(f"Songs:          {stats['songs']}")
+    click.echo(f"Indexed:        {stats['indexed']} (generation {stats['index_generation']})")
+    click.echo(f"Genre model:    {stats['model_version']}")
+    for genre, n in sorted(stats["genres"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {genre:<12} {n}")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web page and JSON API with gunicorn."""
+    settings = _settings(ctx)
+    library = _library(ctx)
+    library.load_index()  # build or check the index before workers start answering
+    env = dict(os.environ, SOUNDALIKE_DATA_DIR=str(settings.data_dir))
+    env["DATABASE_URL"] = settings.database_url
+    click.echo(f"Serving {settings.data_dir} on http://{host}:{port}/")
+    args = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--access-logfile", "-",
+        "service:create_app()",
+    ]  # fmt: skip
+    os.execve(sys.executable, args, env)
+
+
+@main.command("songs")
+@click.option("-q", "query", default=None, help="Text in title, artist or album.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.pass_context
+def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
+    """List songs with their ids and genres."""
+    library = _library(ctx)
+    with library.session() as session:
+        songs, total = repo.search_songs(session, q=query, limit=limit, offset=0)
+    for song in songs:
+        click.echo(f"{song.id:>6}  {song.genre or '?':<10} {_display(song)}")
+    click.echo(f"{len(songs)} of {total} song(s).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""A library on disk: the database, the scaler, the genre model and the vector index together.
+
+The CLI and the service both go through this class, so a song is added, removed, indexed and
+queried the same way whichever door it came in by. The database is the source of truth;
+:meth:`Library.sync_index` brings the FAISS index in line with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from db import repo
+from db.models import Song, features_to_bytes
+from db.session import open_database
+from indexer.errors import NotFoundError, StoreError
+from indexer.genre import GenreModel, GenrePrediction, ensure_genre_model
+from indexer.scaler import Scaler, ensure_scaler
+from indexer.schema import N_FEATURES
+from indexer.settings import Settings
+from indexer.store import Manifest, VectorIndex, load_index, read_manifest, save_index, write_lock
+
+# Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
+SYNC_SLACK = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A song found near a query, with its cosine score."""
+
+    song: Song
+    score: float
+
+
+@dataclass(frozen=True)
+class SongRecord:
+    """Everything needed to write one analysed file into the database."""
+
+    path: str
+    content_hash: str
+    size_bytes: int
+    mtime_ns: int
+    title: str
+    artist: str | None
+    album: str | None
+    duration_s: float
+    features: np.ndarray
+
+
+class Library:
+    """One user's library: database, scaler, genre model and vector index."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or open_database(settings.database_url)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        """A new ORM session; objects stay usable after commit."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def scaler(self) -> Scaler:
+        """Standardization fitted on the GTZAN table (fitted and saved on first need)."""
+        return ensure_scaler(self.settings.model_dir)
+
+    @cached_property
+    def genre_model(self) -> GenreModel:
+        """The genre classifier (trained on the bundled table and saved on first need)."""
+        return ensure_genre_model(self.settings.model_dir)
+
+    def vectors(self, raw: np.ndarray) -> np.ndarray:
+        """Raw features [shape=(n, 57)] to unit vectors [shape=(n, 57)] for the index."""
+        return self.scaler.transform(np.atleast_2d(raw))
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write_songs(self, records: Sequence[SongRecord]) -> list[int]:
+        """Insert or update songs (by path) with their genre; returns their ids in order."""
+        if not records:
+            return []
+        raw = np.vstack([r.features for r in records])
+        if raw.shape[1] != N_FEATURES or not np.isfinite(raw).all():
+            raise StoreError("refusing to store non-finite or misshapen features")
+        predictions = self.genre_model.predict(raw)
+        ids: list[int] = []
+        with self.session() as session, session.begin():
+            for record, prediction in zip(records, predictions, strict=True):
+                song = repo.get_song_by_path(session, record.path) or Song(path=record.path)
+                self._fill(song, record, prediction)
+                session.add(song)
+                session.flush()
+                ids.append(song.id)
+        return ids
+
+    def _fill(self, song: Song, record: SongRecord, prediction: GenrePrediction) -> None:
+        song.content_hash = record.content_hash
+        song.size_bytes = record.size_bytes
+        song.mtime_ns = record.mtime_ns
+        song.title = record.title
+        song.artist = record.artist
+        song.album = record.album
+        song.duration_s = record.duration_s
+        song.features = features_to_bytes(record.features)
+        song.genre = prediction.label
+        song.genre_confidence = prediction.confidence
+        song.genre_probabilities = prediction.probabilities
+        song.model_version = self.genre_model.version
+        song.updated_at = datetime.now(UTC)
+
+    def move_song(self, song_id: int, new_path: str, *, mtime_ns: int) -> None:
+        """Record that a file moved: same content, new path, no re-analysis."""
+        with self.session() as session, session.begin():
+            song = repo.get_song(session, song_id)
+            if song is None:
+                raise NotFoundError(f"no song with id {song_id}")
+            song.path = new_path
+            song.mtime_ns = mtime_ns
+
+    def remove_songs(self, ids: Iterable[int]) -> int:
+        """Delete songs by id from the database (call :meth:`sync_index` after)."""
+        with self.session() as session, session.begin():
+            return repo.delete_songs(session, ids)
+
+    def resolve_song(self, ref: str) -> Song:
+        """A song by numeric id or by file path."""
+        with self.session() as session:
+            song = None
+            if ref.isdigit():
+                song = repo.get_song(session, int(ref))
+            if song is None:
+                song = repo.get_song_by_path(session, str(Path(ref).expanduser().absolute()))
+        if song is None:
+            raise NotFoundError(f"no song with id or path {ref!r}")
+        return song
+
+    def relabel_genres(self) -> int:
+        """Predict every song's genre again with the current model; returns songs changed."""
+        changed = 0
+        with self.session() as session:
+            for ids, raw in repo.iter_features(session):
+                songs = repo.get_songs(session, ids.tolist())
+                for song_id, prediction in zip(ids, self.genre_model.predict(raw), strict=True):
+                    song = songs[int(song_id)]
+                    song.genre = prediction.label
+                    song.genre_confidence = prediction.confidence
+                    song.genre_probabilities = prediction.probabilities
+                    song.model_version = self.genre_model.version
+                    changed += 1
+                session.commit()
+        return changed
+
+    def stats(self) -> dict[str, object]:
+        """Counts and versions for ``soundalike stats`` and the health endpoint."""
+        with self.session() as session:
+            songs = repo.count_songs(session)
+            genres = repo.genre_counts(session)
+        manifest = read_manifest(self.settings.index_dir)
+        return {
+            "data_dir": str(self.settings.data_dir),
+            "database": self.engine.url.render_as_string(hide_password=True),
+            "songs": songs,
+            "indexed": manifest.count if manifest else 0,
+            "index_generation": manifest.generation if manifest else 0,
+            "model_version": self.genre_model.version,
+            "scaler_version": self.scaler.version,
+            "genres": genres,
+        }
+
+    # --- the index -----------------------------------------------------------------------
+
+    def sync_index(self) -> Manifest:
+        """Bring the saved index in line with the database and save it as a new generation.
+
+        Adds rows the index lacks, drops ids the database no longer has and re-adds rows
+        changed since the last sync; a scaler change rebuilds from scratch. Safe to run after
+        a crash: whatever the database holds ends up in the index exactly once.
+        """
+        with write_lock(self.settings.index_dir):
+            index, manifest = self._load_for_sync()
+            with self.session() as session:
+                db_ids = repo.all_ids(session)
+                synced_at = session.scalar(select(func.max(Song.updated_at)))
+                stale: set[int] = set()
+                if manifest is not None and manifest.synced_at:
+                    since = datetime.fromisoformat(manifest.synced_at) - SYNC_SLACK
+                    stale = set(
+                        session.scalars(select(Song.id).where(Song.updated_at >= since)).all()
+                    )
+                index_ids = index.ids()
+                index.remove(np.setdiff1d(index_ids, db_ids))
+                wanted = set(np.setdiff1d(db_ids, index_ids).tolist()) | stale
+                for ids, raw in repo.iter_features(session, wanted):
+                    index.add(ids, self.vectors(raw))
+            return save_index(
+                index,
+                self.settings.index_dir,
+                scaler_version=self.scaler.version,
+                model_version=self.genre_model.version,
+                synced_at=_iso(synced_at),
+            )
+
+    def rebuild_index(self) -> Manifest:
+        """Recreate the index from every row, ignoring whatever is on disk."""
+        with write_lock(self.settings.index_dir):
+            index = VectorIndex.empty(N_FEATURES)
+            with self.session() as session:
+                synced_at = session.scalar(select(func.max(Song.updated_at)))
+                for ids, raw in repo.iter_features(session):
+                    index.add(ids, self.vectors(raw))
+            return save_index(
+                index,
+                self.settings.index_dir,
+                scaler_version=self.scaler.version,
+                model_version=self.genre_model.version,
+                synced_at=_iso(synced_at),
+            )
+
+    def _load_for_sync(self) -> tuple[VectorIndex, Manifest | None]:
+        try:
+            manifest = read_manifest(self.settings.index_dir)
+            if manifest is None or manifest.scaler_version != self.scaler.version:
+                return VectorIndex.empty(N_FEATURES), None
+            return load_index(self.settings.index_dir)
+        except StoreError:
+            # A damaged index is only derived data: start over from the rows.
+            return VectorIndex.empty(N_FEATURES), None
+
+    def load_index(self) -> tuple[VectorIndex, Manifest]:
+        """The saved index for queries, synced from the database first if it is missing."""
+        try:
+            return load_index(self.settings.index_dir)
+        except StoreError:
+            self.sync_index()
+            return load_index(self.settings.index_dir)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def similar_to_song(
+        self, song_id: int, *, k: int, index: VectorIndex | None = None
+    ) -> tuple[Song, list[Neighbour]]:
+        """The ``k`` songs nearest to a library song, itself excluded."""
+        with self.session() as session:
+            song = repo.get_song(session, song_id)
+        if song is None:
+            raise NotFoundError(f"no song with id {song_id}")
+        neighbours = self.similar_to_vector(
+            self.vectors(song.feature_vector)[0], k=k, exclude={song_id}, index=index
+        )
+        return song, neighbours
+
+    def similar_to_vector(
+        self,
+        vector: np.ndarray,
+        *,
+        k: int,
+        exclude: set[int] | None = None,
+        index: VectorIndex | None = None,
+    ) -> list[Neighbour]:
+        """The ``k`` songs nearest to a unit vector, best first."""
+        if index is None:
+            index, _ = self.load_index()
+        exclude = exclude or set()
+        scores, ids = index.search(vector[None, :], k=k + len(exclude))
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        hits = [(i, s) for i, s in hits if i not in exclude][:k]
+        with self.session() as session:
+            songs = repo.get_songs(session, [i for i, _ in hits])
+        # An id can be in an index a moment older than the rows: skip what is gone.
+        return [Neighbour(songs[i], min(1.0, s)) for i, s in hits if i in songs]
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()

@@ -1,0 +1,253 @@
+"""Bulk indexing: scan, compare with the database, analyse what changed, write in batches.
+
+Stages run in one direction: paths -> plan -> analysed records (worker processes) ->
+database rows (this process, in batches) -> vector index. A crash loses at most the batch
+in flight: finished batches are committed, and the next run skips them as unchanged and
+syncs the index with the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from db import repo
+from indexer.errors import FileError
+from indexer.features import extract_features, extract_file_features
+from indexer.library import Library, SongRecord
+from indexer.store import Manifest
+from indexer.tags import read_tags
+
+HASH_CHUNK_BYTES = 1 << 20
+# Save the index during long runs too, so a running service sees new songs as they come.
+SYNC_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    manifest: Manifest | None = None
+
+
+@dataclass
+class Plan:
+    """Which files need analysis, which only moved, and which rows are gone."""
+
+    to_analyse: list[Path] = field(default_factory=list)
+    moved: list[tuple[int, Path, int]] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def file_hash(path: Path) -> str:
+    """BLAKE2b of the file's bytes: recognizes a moved file without decoding it again."""
+    digest = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def analyse_file(path: Path, *, window_s: float) -> SongRecord:
+    """Everything the database keeps about one file; FileError when it is not usable audio."""
+    try:
+        stat = path.stat()
+        content_hash = file_hash(path)
+    except OSError as exc:
+        raise FileError(path, exc.strerror or str(exc)) from exc
+    features, decoded = extract_file_features(path, window_s=window_s)
+    tags = read_tags(path)
+    return SongRecord(
+        path=str(path),
+        content_hash=content_hash,
+        size_bytes=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        title=tags.title,
+        artist=tags.artist,
+        album=tags.album,
+        duration_s=float(decoded.duration_s),
+        features=features,
+    )
+
+
+def _analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
+    """Worker entry point: a record, or the reason the file is skipped."""
+    try:
+        return analyse_file(path, window_s=window_s)
+    except FileError as exc:
+        return Skipped(str(path), exc.reason)
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library
+        return Skipped(str(path), f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _warm_worker() -> None:
+    """Compile librosa's numba kernels once per worker, not once per file."""
+    noise = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
+    extract_features(y=noise, sr=22050)
+
+
+def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) -> Plan:
+    """Compare files on disk with the rows; ``root`` also lets rows under it be removed."""
+    plan = Plan()
+    with library.session() as session:
+        states = repo.file_states(session)
+    on_disk: dict[str, os.stat_result] = {}
+    for path in paths:
+        try:
+            on_disk[str(path)] = path.stat()
+        except OSError as exc:
+            plan.skipped.append(Skipped(str(path), exc.strerror or str(exc)))
+    missing: list[repo.FileState] = []
+    if root is not None:
+        prefix = str(root).rstrip(os.sep) + os.sep
+        missing = [
+            s
+            for p, s in states.items()
+            if (p.startswith(prefix) or p == str(root)) and p not in on_disk
+        ]
+    missing_by_size: dict[int, list[repo.FileState]] = {}
+    for state in missing:
+        missing_by_size.setdefault(state.size_bytes, []).append(state)
+    gone_ids = {s.id for s in missing}
+    for path_str, stat in on_disk.items():
+        state = states.get(path_str)
+        if state and state.size_bytes == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+            plan.unchanged += 1
+            continue
+        path = Path(path_str)
+        if state is None and stat.st_size in missing_by_size:
+            moved_from = _same_content(path, missing_by_size[stat.st_size])
+            if moved_from is not None:
+                missing_by_size[stat.st_size].remove(moved_from)
+                gone_ids.discard(moved_from.id)
+                plan.moved.append((moved_from.id, path, stat.st_mtime_ns))
+                continue
+        plan.to_analyse.append(path)
+    plan.removed = sorted(gone_ids)
+    return plan
+
+
+def _same_content(path: Path, candidates: list[repo.FileState]) -> repo.FileState | None:
+    try:
+        digest = file_hash(path)
+    except OSError:
+        return None
+    return next((c for c in candidates if c.content_hash == digest), None)
+
+
+def analyse_paths(
+    paths: Sequence[Path], *, workers: int, window_s: float
+) -> Iterator[SongRecord | Skipped]:
+    """Analyse files on ``workers`` processes (in this process when 1), yielding as they finish.
+
+    At most a few files per worker are in flight, so memory stays bounded on any library.
+    """
+    if workers <= 1 or len(paths) <= 1:
+        for path in paths:
+            yield _analyse_for_report(path, window_s)
+        return
+    context = multiprocessing.get_context("spawn")
+    pending = iter(paths)
+    in_flight: set[Future] = set()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker) as pool:
+        for path in pending:
+            in_flight.add(pool.submit(_analyse_for_report, path, window_s))
+            if len(in_flight) >= workers * 3:
+                break
+        while in_flight:
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    in_flight.add(pool.submit(_analyse_for_report, nxt, window_s))
+
+
+def index_paths(
+    library: Library,
+    paths: Sequence[Path],
+    *,
+    root: Path | None = None,
+    workers: int = 1,
+    batch_size: int = 32,
+    progress: bool = False,
+    on_skip: Callable[[Skipped], None] | None = None,
+) -> IndexReport:
+    """Index ``paths``: analyse new and changed files, record moves and removals, sync."""
+    started = time.monotonic()
+    report = IndexReport(scanned=len(paths))
+    plan = plan_index(library, paths, root=root)
+    report.unchanged = plan.unchanged
+    report.skipped.extend(plan.skipped)
+    for song_id, path, mtime_ns in plan.moved:
+        library.move_song(song_id, str(path), mtime_ns=mtime_ns)
+        report.moved += 1
+    if plan.removed:
+        report.removed = library.remove_songs(plan.removed)
+
+    with library.session() as session:
+        known = set(repo.file_states(session))
+    batch: list[SongRecord] = []
+    last_sync = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_sync
+        if not batch:
+            return
+        library.write_songs(batch)
+        for record in batch:
+            if record.path in known:
+                report.updated += 1
+            else:
+                report.added += 1
+        batch.clear()
+        if time.monotonic() - last_sync > SYNC_EVERY_S:
+            library.sync_index()
+            last_sync = time.monotonic()
+
+    bar = tqdm(total=len(plan.to_analyse), unit="track", disable=not progress, dynamic_ncols=True)
+    with bar:
+        for result in analyse_paths(
+            plan.to_analyse, workers=workers, window_s=library.settings.window_s
+        ):
+            bar.update(1)
+            if isinstance(result, Skipped):
+                report.skipped.append(result)
+                if on_skip:
+                    on_skip(result)
+                continue
+            batch.append(result)
+            if len(batch) >= batch_size:
+                flush()
+            bar.set_postfix(indexed=report.added + report.updated, skipped=len(report.skipped))
+        flush()
+    report.manifest = library.sync_index()
+    report.elapsed_s = time.monotonic() - started
+    return report

@@ -1,0 +1,273 @@
+"""The FAISS inner-product index of song vectors, saved atomically beside a manifest.
+
+The index is derived data: every vector can be recomputed from the database rows, so the
+files here may be deleted at any time and rebuilt with ``soundalike rebuild``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer.errors import StoreError
+
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = "write.lock"
+INDEX_KIND_FLAT = "flat"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index file holds, so readers can tell whether it is current and compatible."""
+
+    generation: int
+    count: int
+    dim: int
+    kind: str
+    index_file: str
+    scaler_version: str
+    model_version: str | None
+    synced_at: str | None
+    written_at: str
+
+
+class VectorIndex:
+    """Song vectors keyed by song id; inner product of unit vectors is their cosine."""
+
+    def __init__(self, index: faiss.Index) -> None:
+        self._index = index
+
+    @classmethod
+    def empty(cls, dim: int) -> VectorIndex:
+        """An exact (flat) inner-product index with no vectors."""
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self._index.d)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The underlying FAISS index (for saving)."""
+        return self._index
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index, as int64."""
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace vectors for ``ids`` (IDMap2 would otherwise keep duplicates)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(ids) == 0:
+            return
+        if vectors.shape != (len(ids), self.dim):
+            raise StoreError(
+                f"expected vectors of shape {(len(ids), self.dim)}, got {vectors.shape}"
+            )
+        if not np.isfinite(vectors).all():
+            raise StoreError("refusing to index non-finite vectors")
+        self.remove(ids)
+        self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove vectors by id; returns how many were removed."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) == 0 or len(self) == 0:
+            return 0
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+
+    def reconstruct(self, song_id: int) -> np.ndarray | None:
+        """The stored vector of one song, or None when it is not indexed."""
+        try:
+            return self._index.reconstruct(int(song_id))
+        except RuntimeError:
+            return None
+
+    def search(self, vectors: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)`` per query row; missing slots have id -1."""
+        queries = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        k = max(1, min(int(k), max(len(self), 1)))
+        if len(self) == 0:
+            n = len(queries)
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        scores, ids = self._index.search(queries, k)
+        return scores, ids
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The current manifest, or None when no index was ever saved."""
+    path = index_dir / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"unreadable index manifest {path}: {exc}") from exc
+    try:
+        return Manifest(**data)
+    except TypeError as exc:
+        raise StoreError(f"index manifest {path} has unexpected fields: {exc}") from exc
+
+
+def _write_atomically(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_index(
+    index: VectorIndex,
+    index_dir: Path,
+    *,
+    scaler_version: str,
+    model_version: str | None,
+    synced_at: str | None,
+) -> Manifest:
+    """Write the index as a new generation, then point the manifest at it.
+
+    Readers always see a complete (index, manifest) pair: the index file is new and
+    fully written before the manifest naming it replaces the old manifest.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_manifest(index_dir)
+    generation = (previous.generation if previous else 0) + 1
+    index_file = f"vectors.{generation}.faiss"
+    _write_atomically(
+        index_dir / index_file, lambda tmp: faiss.write_index(index.faiss_index, str(tmp))
+    )
+    manifest = Manifest(
+        generation=generation,
+        count=len(index),
+        dim=index.dim,
+        kind=INDEX_KIND_FLAT,
+        index_file=index_file,
+        scaler_version=scaler_version,
+        model_version=model_version,
+        synced_at=synced_at,
+        written_at=_now(),
+    )
+    _write_atomically(
+        index_dir / MANIFEST_NAME,
+        lambda tmp: tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n"),
+    )
+    _remove_old_generations(index_dir, keep={index_file, previous.index_file if previous else ""})
+    return manifest
+
+
+def _remove_old_generations(index_dir: Path, *, keep: set[str]) -> None:
+    # The previous generation stays so a reader that just read the old manifest can still open it.
+    for path in index_dir.glob("vectors.*.faiss"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def load_index(index_dir: Path) -> tuple[VectorIndex, Manifest]:
+    """Load the index the manifest names; StoreError when missing or corrupt."""
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        raise StoreError(f"no vector index in {index_dir}; run 'soundalike rebuild'")
+    path = index_dir / manifest.index_file
+    try:
+        raw = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise StoreError(f"cannot read vector index {path}: {exc}") from exc
+    index = VectorIndex(raw)
+    if index.dim != manifest.dim or len(index) != manifest.count:
+        raise StoreError(f"vector index {path} does not match its manifest")
+    return index, manifest
+
+
+@contextmanager
+def write_lock(index_dir: Path, *, timeout_s: float = 600.0) -> Iterator[None]:
+    """Serialize writers of the index across processes (an advisory ``flock``)."""
+    import fcntl
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_NAME, "a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"another soundalike process holds {index_dir / LOCK_NAME}"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class IndexReader:
+    """Keeps the newest saved index loaded for a long-running reader such as the service.
+
+    Each call to :meth:`current` checks the manifest (at most every ``check_interval_s``)
+    and swaps in a newly saved generation; requests holding the old index finish with it.
+    """
+
+    def __init__(self, index_dir: Path, *, check_interval_s: float = 0.5) -> None:
+        self.index_dir = index_dir
+        self.check_interval_s = check_interval_s
+        self._lock = threading.Lock()
+        self._loaded: tuple[VectorIndex, Manifest] | None = None
+        self._checked_at = 0.0
+
+    def current(self) -> tuple[VectorIndex, Manifest] | None:
+        """The newest index and its manifest, or None when none was saved yet."""
+        now = time.monotonic()
+        if self._loaded is not None and now - self._checked_at < self.check_interval_s:
+            return self._loaded
+        with self._lock:
+            self._checked_at = now
+            manifest = read_manifest(self.index_dir)
+            if manifest is None:
+                self._loaded = None
+            elif self._loaded is None or self._loaded[1].generation != manifest.generation:
+                self._loaded = self._load_with_retry()
+            return self._loaded
+
+    def refresh(self) -> None:
+        """Check the manifest on the next call, e.g. right after this process saved an index."""
+        self._checked_at = 0.0
+
+    def _load_with_retry(self) -> tuple[VectorIndex, Manifest]:
+        # A writer may replace the manifest and prune files between our two reads: read again.
+        for _ in range(5):
+            try:
+                return load_index(self.index_dir)
+            except StoreError:
+                time.sleep(0.05)
+        return load_index(self.index_dir)

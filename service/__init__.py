@@ -1,0 +1,32 @@
+"""Soundalike's web service: a JSON API and a small page over one library."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from indexer.library import Library
+from indexer.settings import load_settings
+from indexer.store import IndexReader
+from service.state import ServiceState
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``config`` (settings field names)."""
+    settings = load_settings(overrides=config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    library = Library(settings)
+    app.extensions["soundalike"] = ServiceState(
+        settings=settings, library=library, reader=IndexReader(settings.index_dir)
+    )
+
+    from service import api, errors, pages
+
+    errors.register(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app

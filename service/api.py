@@ -1,0 +1,213 @@
+"""JSON API: songs, nearest neighbours, similarity for an uploaded clip, health."""
+
+from __future__ import annotations
+
+import hmac
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, jsonify, request, send_file
+
+from db import repo
+from db.models import Song
+from indexer.features import extract_file_features
+from indexer.library import Neighbour
+from indexer.pipeline import index_paths
+from indexer.scan import expand_paths
+from service.errors import ApiError
+from service.state import state
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_K = 100
+MAX_LIMIT = 500
+
+
+def int_arg(name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]``, or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, "bad_parameter", f"{name} must be between {low} and {high}")
+    return value
+
+
+def genre_json(song: Song, *, full: bool) -> dict[str, Any]:
+    """A song's genre label and confidence (and all class probabilities when ``full``)."""
+    genre: dict[str, Any] = {"label": song.genre, "confidence": song.genre_confidence}
+    if full:
+        genre["probabilities"] = song.genre_probabilities or {}
+    return genre
+
+
+def song_json(song: Song) -> dict[str, Any]:
+    """The public view of a song (never its path on the server)."""
+    return {
+        "id": song.id,
+        "title": song.title,
+        "artist": song.artist,
+        "album": song.album,
+        "duration_s": round(song.duration_s, 3),
+        "filename": Path(song.path).name,
+        "genre": genre_json(song, full=True),
+        "model_version": song.model_version,
+        "audio_url": f"/api/songs/{song.id}/audio",
+    }
+
+
+def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
+    """A neighbour with its cosine score."""
+    song = neighbour.song
+    return {
+        "id": song.id,
+        "title": song.title,
+        "artist": song.artist,
+        "album": song.album,
+        "score": round(neighbour.score, 6),
+        "genre": genre_json(song, full=False),
+    }
+
+
+@bp.get("/health")
+def health():  # type: ignore[no-untyped-def]
+    """Liveness plus what is loaded: songs in the database, vectors in the index."""
+    st = state()
+    index, manifest = st.index()
+    with st.library.session() as session:
+        songs = repo.count_songs(session)
+    return jsonify(
+        {
+            "status": "ok",
+            "songs": songs,
+            "indexed": len(index),
+            "index_generation": manifest.generation,
+            "model_version": st.library.genre_model.version,
+        }
+    )
+
+
+@bp.get("/songs")
+def list_songs():  # type: ignore[no-untyped-def]
+    """Songs matching ``q`` in title, artist or album, paginated."""
+    limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
+    offset = int_arg("offset", default=0, low=0, high=10**9)
+    q = (request.args.get("q") or "").strip() or None
+    with state().library.session() as session:
+        items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+    return jsonify(
+        {"items": [song_json(s) for s in items], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@bp.get("/songs/<int:song_id>")
+def get_song(song_id: int):  # type: ignore[no-untyped-def]
+    """One song."""
+    with state().library.session() as session:
+        song = repo.get_song(session, song_id)
+    if song is None:
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    return jsonify(song_json(song))
+
+
+@bp.get("/songs/<int:song_id>/similar")
+def similar_songs(song_id: int):  # type: ignore[no-untyped-def]
+    """The ``k`` nearest songs by cosine, the song itself excluded."""
+    k = int_arg("k", default=10, low=1, high=MAX_K)
+    st = state()
+    index, _ = st.index()
+    song, neighbours = st.library.similar_to_song(song_id, k=k, index=index)
+    return jsonify({"song": song_json(song), "neighbours": [neighbour_json(n) for n in neighbours]})
+
+
+@bp.get("/songs/<int:song_id>/audio")
+def song_audio(song_id: int):  # type: ignore[no-untyped-def]
+    """The song's file, with range requests so players can seek; only library songs."""
+    with state().library.session() as session:
+        song = repo.get_song(session, song_id)
+    if song is None:
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    path = Path(song.path)
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"the file of song {song_id} is no longer there")
+    return send_file(path, conditional=True, download_name=path.name)
+
+
+@bp.post("/similar")
+def similar_upload():  # type: ignore[no-untyped-def]
+    """Genre and nearest songs for an uploaded clip (multipart field ``file``)."""
+    k = int_arg("k", default=10, low=1, high=MAX_K)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "missing_file", "send the audio as a multipart field named 'file'")
+    st = state()
+    suffix = Path(upload.filename).suffix.lower()[:8]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        upload.save(tmp)
+        tmp.flush()
+        raw, decoded = extract_file_features(Path(tmp.name), window_s=st.settings.window_s)
+    prediction = st.library.genre_model.predict(raw[None, :])[0]
+    index, _ = st.index()
+    neighbours = st.library.similar_to_vector(st.library.vectors(raw)[0], k=k, index=index)
+    return jsonify(
+        {
+            "upload": {"filename": upload.filename, "duration_s": round(decoded.duration_s, 3)},
+            "genre": {
+                "label": prediction.label,
+                "confidence": prediction.confidence,
+                "probabilities": prediction.probabilities,
+            },
+            "neighbours": [neighbour_json(n) for n in neighbours],
+        }
+    )
+
+
+def require_admin() -> None:
+    """Writes need ``Authorization: Bearer <SOUNDALIKE_ADMIN_TOKEN>``; none when it is unset."""
+    token = state().settings.admin_token
+    if not token:
+        raise ApiError(403, "writes_disabled", "HTTP writes are off: set SOUNDALIKE_ADMIN_TOKEN")
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <admin token>'")
+    if not hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode()):
+        raise ApiError(403, "forbidden", "wrong admin token")
+
+
+@bp.post("/songs")
+def add_songs():  # type: ignore[no-untyped-def]
+    """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
+    require_admin()
+    body = request.get_json(silent=True)
+    paths = body.get("paths") if isinstance(body, dict) else None
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise ApiError(400, "bad_body", 'send JSON {"paths": ["/music/a.flac", ...]}')
+    st = state()
+    report = index_paths(st.library, expand_paths(Path(p) for p in paths), workers=1)
+    st.reader.refresh()
+    return jsonify(
+        {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+            "index_generation": report.manifest.generation if report.manifest else None,
+        }
+    )
+
+
+@bp.delete("/songs/<int:song_id>")
+def delete_song(song_id: int):  # type: ignore[no-untyped-def]
+    """Admin: remove a song from the library (its file stays)."""
+    require_admin()
+    st = state()
+    if not st.library.remove_songs([song_id]):
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    manifest = st.library.sync_index()
+    st.reader.refresh()
+    return jsonify({"removed": song_id, "index_generation": manifest.generation})

@@ -1,0 +1,96 @@
+"""The admin command line, run through click's CliRunner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from indexer.cli import EXIT_SKIPPED, main
+from indexer.schema import FEATURE_NAMES
+from indexer.settings import Settings
+from tests.conftest import write_tone
+
+
+def invoke(runner: CliRunner, settings: Settings, *args: str):
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+    return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    root = tmp_path / "music"
+    for freq in (220, 330, 440, 550):
+        write_tone(root / f"tone{freq}.wav", freq_hz=freq, seconds=2.0)
+    return root
+
+
+def test_index_similar_remove_stats(runner: CliRunner, settings: Settings, music: Path) -> None:
+    result = invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "4 added" in result.output
+
+    stats = json.loads(invoke(runner, settings, "stats", "--json").output)
+    assert stats["songs"] == 4
+    assert stats["indexed"] == 4
+
+    result = invoke(runner, settings, "similar", str(music / "tone220.wav"), "-k", "2", "--json")
+    payload = json.loads(result.output)
+    assert payload["song"]["title"] == "tone220"
+    assert len(payload["neighbours"]) == 2
+    assert all(n["genre"]["label"] for n in payload["neighbours"])
+
+    table = invoke(runner, settings, "similar", "1", "-k", "3").output
+    assert "score" in table
+    assert len(table.strip().splitlines()) == 5
+
+    result = invoke(runner, settings, "remove", str(music / "tone330.wav"))
+    assert "1 song(s) removed" in result.output
+    stats = json.loads(invoke(runner, settings, "stats", "--json").output)
+    assert stats["songs"] == 3
+    assert stats["indexed"] == 3
+
+    rebuilt = invoke(runner, settings, "rebuild")
+    assert "3 songs" in rebuilt.output
+
+
+def test_add_reports_skipped_files(runner: CliRunner, settings: Settings, tmp_path: Path) -> None:
+    good = write_tone(tmp_path / "good.wav")
+    bad = tmp_path / "bad.ogg"
+    bad.write_bytes(b"OggS but not really")
+    result = runner.invoke(
+        main,
+        ["add", str(good), str(bad)],
+        env={"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url},
+    )
+    assert result.exit_code == EXIT_SKIPPED
+    assert "1 added" in result.output
+    assert "bad.ogg" in result.output
+
+
+def test_unknown_song_is_a_clear_error(runner: CliRunner, settings: Settings) -> None:
+    result = runner.invoke(
+        main,
+        ["similar", "999"],
+        env={"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url},
+    )
+    assert result.exit_code == 1
+    assert "no song" in result.output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_features_csv_has_the_gtzan_columns(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    tone = write_tone(tmp_path / "tone.wav", seconds=1.0)
+    result = invoke(runner, settings, "features", str(tone), "--format", "csv")
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0] == ["filename", *FEATURE_NAMES]
+    assert rows[1][0] == "tone.wav"
+    assert len(rows[1]) == 58
+    as_json = json.loads(invoke(runner, settings, "features", str(tone), "--format", "json").output)
+    assert list(as_json[0]) == ["filename", *FEATURE_NAMES]

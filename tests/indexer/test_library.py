@@ -1,0 +1,158 @@
+"""The database is the source of truth; the index follows it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+
+from db.models import Song
+from indexer.errors import NotFoundError, StoreError
+from indexer.library import Library, SongRecord
+from indexer.store import load_index, save_index
+from indexer.table import bundled_table_path, load_table
+
+
+@pytest.fixture(scope="module")
+def table_rows():
+    table = load_table(bundled_table_path())
+    return table.X, table.labels
+
+
+def record(i: int, features: np.ndarray) -> SongRecord:
+    return SongRecord(
+        path=f"/music/song{i}.wav",
+        content_hash=f"{i:064x}",
+        size_bytes=1000 + i,
+        mtime_ns=i,
+        title=f"Song {i}",
+        artist="Artist" if i % 2 else None,
+        album=None,
+        duration_s=30.0,
+        features=features,
+    )
+
+
+def test_write_sync_and_query(library: Library, table_rows) -> None:
+    X, labels = table_rows
+    ids = library.write_songs([record(i, X[i]) for i in range(40)])
+    assert len(set(ids)) == 40
+    manifest = library.sync_index()
+    index, _ = load_index(library.settings.index_dir)
+    assert manifest.count == 40
+    assert sorted(index.ids().tolist()) == sorted(ids)
+    song, neighbours = library.similar_to_song(ids[0], k=5)
+    assert song.genre in set(labels)
+    assert 0 < song.genre_confidence <= 1
+    assert sum(song.genre_probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+    assert len(neighbours) == 5
+    assert ids[0] not in [n.song.id for n in neighbours]
+    scores = [n.score for n in neighbours]
+    assert scores == sorted(scores, reverse=True)
+    assert all(-1.0 <= s <= 1.0 for s in scores)
+
+
+def test_rewriting_a_path_updates_in_place(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    [first] = library.write_songs([record(1, X[1])])
+    [again] = library.write_songs([record(1, X[500])])
+    assert again == first
+    library.sync_index()
+    index, _ = load_index(library.settings.index_dir)
+    assert len(index) == 1
+    np.testing.assert_allclose(index.reconstruct(first), library.vectors(X[500])[0], atol=1e-6)
+
+
+def test_sync_repairs_an_index_left_behind_by_a_crash(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    ids = library.write_songs([record(i, X[i]) for i in range(10)])
+    library.sync_index()
+    # A crash after the database commit but before the index save: rows changed and removed.
+    library.remove_songs(ids[:2])
+    library.write_songs([record(9, X[900]), record(50, X[50])])
+    manifest = library.sync_index()
+    index, _ = load_index(library.settings.index_dir)
+    with library.session() as session:
+        db_ids = sorted(s.id for s in session.query(Song).all())
+    assert sorted(index.ids().tolist()) == db_ids
+    assert manifest.count == 9
+    np.testing.assert_allclose(index.reconstruct(ids[9]), library.vectors(X[900])[0], atol=1e-6)
+
+
+def test_stale_rows_are_found_by_time_even_if_the_index_has_their_id(
+    library: Library, table_rows
+) -> None:
+    X, _ = table_rows
+    [song_id] = library.write_songs([record(3, X[3])])
+    library.sync_index()
+    # Simulate an update committed after the last sync whose index save never happened.
+    with library.session() as session, session.begin():
+        session.execute(
+            update(Song)
+            .where(Song.id == song_id)
+            .values(
+                features=X[700].astype("<f8").tobytes(),
+                updated_at=datetime.now(UTC) + timedelta(seconds=1),
+            )
+        )
+    library.sync_index()
+    index, _ = load_index(library.settings.index_dir)
+    np.testing.assert_allclose(index.reconstruct(song_id), library.vectors(X[700])[0], atol=1e-6)
+
+
+def test_damaged_index_is_rebuilt_from_rows(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    library.write_songs([record(i, X[i]) for i in range(5)])
+    manifest = library.sync_index()
+    (library.settings.index_dir / manifest.index_file).write_bytes(b"garbage")
+    with pytest.raises(StoreError):
+        load_index(library.settings.index_dir)
+    index, manifest2 = library.load_index()
+    assert len(index) == 5
+    assert manifest2.generation > manifest.generation
+
+
+def test_scaler_change_rebuilds(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    library.write_songs([record(i, X[i]) for i in range(4)])
+    index, manifest = library.load_index()
+    save_index(
+        index,
+        library.settings.index_dir,
+        scaler_version="another-scaler",
+        model_version=None,
+        synced_at=manifest.synced_at,
+    )
+    manifest = library.sync_index()
+    assert manifest.scaler_version == library.scaler.version
+    assert manifest.count == 4
+
+
+def test_non_finite_features_never_reach_the_database(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    bad = X[0].copy()
+    bad[5] = np.inf
+    with pytest.raises(StoreError):
+        library.write_songs([record(0, bad)])
+    assert library.stats()["songs"] == 0
+
+
+def test_resolve_unknown_song(library: Library) -> None:
+    with pytest.raises(NotFoundError):
+        library.resolve_song("12345")
+    with pytest.raises(NotFoundError):
+        library.similar_to_song(12345, k=3)
+
+
+def test_relabel_and_stats(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    library.write_songs([record(i, X[i]) for i in (0, 100, 200)])
+    library.sync_index()
+    assert library.relabel_genres() == 3
+    stats = library.stats()
+    assert stats["songs"] == 3
+    assert stats["indexed"] == 3
+    assert sum(stats["genres"].values()) == 3
+    assert stats["model_version"] == library.genre_model.version
