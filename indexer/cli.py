@@ -239,6 +239,42 @@ def _format_score(score: object) -> str:
     return json.dumps(score)
 
 
+@main.command("evaluate")
+@click.option(
+    "--table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A labelled feature table (default: the bundled GTZAN table).",
+)
+@click.option("-k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def evaluate_cmd(table: Path | None, k: int, as_json: bool) -> None:
+    """Measure neighbour genre precision@k and genre accuracy on honest and random splits."""
+    from indexer.evaluate import evaluate_table
+    from indexer.table import bundled_table_path, load_table
+
+    try:
+        feature_table = load_table(table or bundled_table_path())
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = evaluate_table(feature_table, k=k)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['n_songs']} songs; neighbour genre precision@{k} (chance ~0.10):")
+    for metric, splits in report["neighbour_precision"].items():
+        for split, value in splits.items():
+            click.echo(f"  {metric:<20} {split:<15} {_format_mean(value)}")
+    click.echo("Genre accuracy (XGBoost, refitted on each fold):")
+    for split, value in report["genre_accuracy"].items():
+        click.echo(f"  {split:<36} {_format_mean(value)}")
+
+
+def _format_mean(value: object) -> str:
+    if isinstance(value, dict):
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+    return f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
 @main.command("rebuild")
 @click.pass_context
 def rebuild_cmd(ctx: click.Context) -> None:

@@ -79,6 +79,10 @@ class Library:
         """The genre classifier (trained on the bundled table and saved on first need)."""
         return ensure_genre_model(self.settings.model_dir)
 
+    def prepare(self) -> None:
+        """Load (or on a fresh data dir, fit and save) the scaler and the genre model."""
+        _ = self.scaler, self.genre_model
+
     def vectors(self, raw: np.ndarray) -> np.ndarray:
         """Raw features [shape=(n, 57)] to unit vectors [shape=(n, 57)] for the index."""
         return self.scaler.transform(np.atleast_2d(raw))
@@ -180,28 +184,42 @@ class Library:
     # --- the index -----------------------------------------------------------------------
 
     def sync_index(self) -> Manifest:
-        """Bring the saved index in line with the database and save it as a new generation.
+        """Bring the saved index in line with the database; save a new generation if it changed.
 
         Adds rows the index lacks, drops ids the database no longer has and re-adds rows
         changed since the last sync; a scaler change rebuilds from scratch. Safe to run after
-        a crash: whatever the database holds ends up in the index exactly once.
+        a crash: whatever the database holds ends up in the index exactly once. When nothing
+        changed, the current generation stays, so running services do not reload for nothing.
         """
         with write_lock(self.settings.index_dir):
             index, manifest = self._load_for_sync()
             with self.session() as session:
                 db_ids = repo.all_ids(session)
                 synced_at = session.scalar(select(func.max(Song.updated_at)))
-                stale: set[int] = set()
+                recent: set[int] = set()
                 if manifest is not None and manifest.synced_at:
                     since = datetime.fromisoformat(manifest.synced_at) - SYNC_SLACK
-                    stale = set(
+                    recent = set(
                         session.scalars(select(Song.id).where(Song.updated_at >= since)).all()
                     )
                 index_ids = index.ids()
-                index.remove(np.setdiff1d(index_ids, db_ids))
-                wanted = set(np.setdiff1d(db_ids, index_ids).tolist()) | stale
+                changed = index.remove(np.setdiff1d(index_ids, db_ids)) > 0
+                wanted = set(np.setdiff1d(db_ids, index_ids).tolist()) | recent
                 for ids, raw in repo.iter_features(session, wanted):
-                    index.add(ids, self.vectors(raw))
+                    vectors = self.vectors(raw)
+                    fresh = [
+                        i
+                        for i, (song_id, vector) in enumerate(zip(ids, vectors, strict=True))
+                        if not _same_vector(index.reconstruct(int(song_id)), vector)
+                    ]
+                    index.add(ids[fresh], vectors[fresh])
+                    changed = changed or bool(fresh)
+            if (
+                manifest is not None
+                and not changed
+                and manifest.model_version == (self.genre_model.version)
+            ):
+                return manifest
             return save_index(
                 index,
                 self.settings.index_dir,
@@ -278,6 +296,10 @@ class Library:
             songs = repo.get_songs(session, [i for i, _ in hits])
         # An id can be in an index a moment older than the rows: skip what is gone.
         return [Neighbour(songs[i], min(1.0, s)) for i, s in hits if i in songs]
+
+
+def _same_vector(stored: np.ndarray | None, vector: np.ndarray) -> bool:
+    return stored is not None and bool(np.array_equal(stored, vector))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -214,6 +214,9 @@ def index_paths(
 
     with library.session() as session:
         known = set(repo.file_states(session))
+    if plan.to_analyse:
+        # Fit or load the scaler and genre model now, so the progress bar times only analysis.
+        library.prepare()
     batch: list[SongRecord] = []
     last_sync = time.monotonic()
 
@@ -232,6 +235,7 @@ def index_paths(
             library.sync_index()
             last_sync = time.monotonic()
 
+    analysed = 0
     bar = tqdm(total=len(plan.to_analyse), unit="track", disable=not progress, dynamic_ncols=True)
     with bar:
         for result in analyse_paths(
@@ -244,9 +248,10 @@ def index_paths(
                     on_skip(result)
                 continue
             batch.append(result)
+            analysed += 1
             if len(batch) >= batch_size:
                 flush()
-            bar.set_postfix(indexed=report.added + report.updated, skipped=len(report.skipped))
+            bar.set_postfix(ok=analysed, skipped=len(report.skipped))
         flush()
     report.manifest = library.sync_index()
     report.elapsed_s = time.monotonic() - started

@@ -94,3 +94,67 @@ def test_features_csv_has_the_gtzan_columns(
     assert len(rows[1]) == 58
     as_json = json.loads(invoke(runner, settings, "features", str(tone), "--format", "json").output)
     assert list(as_json[0]) == ["filename", *FEATURE_NAMES]
+
+
+@pytest.fixture
+def small_table(tmp_path: Path) -> Path:
+    """200 rows of the bundled table, as a user's own labelled table with an artist column."""
+    source = Path(__file__).resolve().parents[2] / "indexer" / "data" / "features_30_sec.csv"
+    with source.open() as handle:
+        rows = list(csv.DictReader(handle))
+    picked = [row for i, row in enumerate(rows) if i % 5 == 0]
+    out = tmp_path / "mine.csv"
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["filename", *FEATURE_NAMES, "label", "group"])
+        writer.writeheader()
+        for i, row in enumerate(picked):
+            writer.writerow(
+                {
+                    "filename": row["filename"],
+                    **{name: row[name] for name in FEATURE_NAMES},
+                    "label": row["label"],
+                    "group": str(i // 4),
+                }
+            )
+    return out
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_train_on_a_users_table_relabels_the_library(
+    runner: CliRunner, settings: Settings, music: Path, small_table: Path
+) -> None:
+    invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    before = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
+    result = invoke(runner, settings, "train", "--table", str(small_table))
+    assert "Training on 200 rows, 10 genres" in result.output
+    assert "group_kfold: accuracy" in result.output
+    assert "stratified_kfold: accuracy" in result.output
+    assert "4 song(s) relabelled" in result.output
+    after = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
+    assert after != before
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_evaluate_reports_both_metrics(
+    runner: CliRunner, settings: Settings, small_table: Path
+) -> None:
+    result = invoke(runner, settings, "evaluate", "--table", str(small_table), "--json")
+    report = json.loads(result.output)
+    precision = report["neighbour_precision"]
+    assert set(precision) == {"raw_cosine", "standardized_cosine"}
+    assert (
+        precision["standardized_cosine"]["leave_one_out"] > precision["raw_cosine"]["leave_one_out"]
+    )
+    assert "stratified_kfold" in report["genre_accuracy"]
+
+
+def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("filename,label\nx.wav,rock\n")
+    result = runner.invoke(
+        main,
+        ["train", "--table", str(bad)],
+        env={"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url},
+    )
+    assert result.exit_code == 1
+    assert "chroma_stft_mean" in result.output

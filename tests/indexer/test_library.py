@@ -156,3 +156,14 @@ def test_relabel_and_stats(library: Library, table_rows) -> None:
     assert stats["indexed"] == 3
     assert sum(stats["genres"].values()) == 3
     assert stats["model_version"] == library.genre_model.version
+
+
+def test_sync_without_changes_keeps_the_generation(library: Library, table_rows) -> None:
+    X, _ = table_rows
+    ids = library.write_songs([record(i, X[i]) for i in range(6)])
+    first = library.sync_index()
+    assert library.sync_index().generation == first.generation
+    library.write_songs([record(2, X[2])])  # rewritten with identical features
+    assert library.sync_index().generation == first.generation
+    library.remove_songs(ids[:1])
+    assert library.sync_index().generation == first.generation + 1
