@@ -230,6 +230,7 @@ def train_cmd(ctx: click.Context, table: Path | None) -> None:
         click.echo(f"  {split}: {_format_score(score)}")
     library.__dict__.pop("genre_model", None)
     relabelled = library.relabel_genres()
+    library.sync_index()  # the manifest records which model labelled the songs
     click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
 
 
