@@ -17,6 +17,7 @@ import numpy as np
 
 from indexer.decode import Decoded, decode_window
 from indexer.errors import FeatureError, TooShortError
+from indexer.hpss import hpss_signals
 from indexer.schema import FEATURE_NAMES, N_FEATURES, N_MFCC
 
 SR = 22050
@@ -98,6 +99,10 @@ def _checked(y: np.ndarray, sr: int, path: str | Path) -> np.ndarray:
 
 
 def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    # Two STFTs serve every feature: the reflect-padded one the table's spectral features and
+    # MFCCs came from, and the constant-padded one that effects.hpss and beat_track compute
+    # internally (once each). Everything is derived from these exactly as librosa's per-feature
+    # calls derive it, so the values match those calls (tests/indexer/test_features_exact.py).
     S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect"))
     power = S**2
     with warnings.catch_warnings():
@@ -109,7 +114,8 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
             category=UserWarning,
         )
         chroma = librosa.feature.chroma_stft(S=power, sr=sr)
-    harmonic, percussive = librosa.effects.hpss(y)
+    D = librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="constant")
+    harmonic, percussive = hpss_signals(D, n=y.size, n_fft=_N_FFT, hop_length=_HOP_LENGTH)
     return {
         "chroma_stft": chroma,
         "rms": librosa.feature.rms(y=y, pad_mode="reflect"),
@@ -119,11 +125,26 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
         "zero_crossing_rate": librosa.feature.zero_crossing_rate(y),
         "harmony": harmonic,
         "perceptr": percussive,
-        "tempo": np.atleast_1d(librosa.beat.beat_track(y=y, sr=sr)[0]).astype(np.float64),
+        "tempo": np.array([_tempo(np.abs(D) ** 2, sr)], dtype=np.float64),
         "mfcc": librosa.feature.mfcc(
             S=librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr)), n_mfcc=N_MFCC
         ),
     }
+
+
+def _tempo(power: np.ndarray, sr: int) -> float:
+    """``librosa.beat.beat_track(y=y, sr=sr)[0]`` from the constant-padded power spectrogram.
+
+    beat_track's tempo is ``feature.tempo`` of a median-aggregated onset envelope (0 when the
+    envelope is flat); the beat positions it also tracks are not needed, so that pass is skipped.
+    """
+    mel = librosa.feature.melspectrogram(S=power, sr=sr, fmax=0.5 * sr)
+    envelope = librosa.onset.onset_strength(
+        S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP_LENGTH, aggregate=np.median
+    )
+    if not envelope.any():
+        return 0.0
+    return float(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=_HOP_LENGTH)[0])
 
 
 def extract_file_features(path: Path, *, window_s: float = 30.0) -> tuple[np.ndarray, Decoded]:
