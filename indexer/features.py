@@ -9,6 +9,7 @@ spread over the table and tempo matches exactly. librosa's current default paddi
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -99,12 +100,66 @@ def _checked(y: np.ndarray, sr: int, path: str | Path) -> np.ndarray:
 
 
 def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    # Two STFTs serve every feature: the reflect-padded one the table's spectral features and
-    # MFCCs came from, and the constant-padded one that effects.hpss and beat_track compute
-    # internally (once each). Everything is derived from these exactly as librosa's per-feature
-    # calls derive it, so the values match those calls (tests/indexer/test_features_exact.py).
-    S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect"))
+    # One STFT serves every feature. The table's spectral features and MFCCs come from the
+    # reflect-padded STFT; effects.hpss and beat_track each compute a constant-padded one. The
+    # two differ only in the frames that reach into the padding, so those few are recomputed
+    # with reflect padding. Everything else is derived as librosa's per-feature calls derive
+    # it, so the values match those calls (tests/indexer/test_features_exact.py).
+    D = librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="constant")
+    S_const = np.abs(D)
+    power_const = S_const**2
+    mel_const = _mel(power_const, sr)
+    S, edges = _reflect_edges(y, S_const)
     power = S**2
+    mel = mel_const.copy()
+    mel[:, edges] = _mel(power[:, edges], sr)
+    harmonic, percussive = hpss_signals(D, n=y.size, n_fft=_N_FFT, hop_length=_HOP_LENGTH)
+    return {
+        "chroma_stft": _chroma(power, sr),
+        "rms": librosa.feature.rms(y=y, pad_mode="reflect"),
+        "spectral_centroid": librosa.feature.spectral_centroid(S=S, sr=sr),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr),
+        "rolloff": librosa.feature.spectral_rolloff(S=S, sr=sr),
+        "zero_crossing_rate": librosa.feature.zero_crossing_rate(y),
+        "harmony": harmonic,
+        "perceptr": percussive,
+        "tempo": np.array([_tempo(mel_const, sr)], dtype=np.float64),
+        "mfcc": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC),
+    }
+
+
+def _reflect_edges(y: np.ndarray, S_const: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reflect-padded magnitude STFT, from the constant-padded one and its edge frames.
+
+    Returns the spectrogram and the indices of the frames that differ (those whose window
+    reaches past either end of ``y``). Frame ``t`` is centred on sample ``t * hop``; a short
+    STFT over the first and last few thousand samples gives those frames with the same padding
+    as the full one, since reflect padding at one end never reaches the other end's frames.
+    """
+    n_frames = S_const.shape[-1]
+    half = _N_FFT // 2
+    first_tail = next(t for t in range(n_frames) if t * _HOP_LENGTH + half > y.size)
+    head = [t for t in range(n_frames) if t * _HOP_LENGTH < half]
+    # Start the tail chunk on a frame boundary, four frames before the first padded one, so the
+    # chunk's own head padding touches only frames that are not used (and it spans > n_fft).
+    start_frame = first_tail - 4
+    if start_frame <= head[-1] + 8:
+        S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect"))
+        return S, np.arange(n_frames)
+    head_chunk = y[: (head[-1] + 4) * _HOP_LENGTH + half]
+    tail_chunk = y[start_frame * _HOP_LENGTH :]
+    S = S_const.copy()
+    S[:, head] = np.abs(
+        librosa.stft(head_chunk, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect")
+    )[:, head]
+    S[:, first_tail:] = np.abs(
+        librosa.stft(tail_chunk, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect")
+    )[:, 4:]
+    return S, np.array(head + list(range(first_tail, n_frames)))
+
+
+def _chroma(power: np.ndarray, sr: int) -> np.ndarray:
+    """``feature.chroma_stft(S=power, sr=sr)`` with its filter bank built once per tuning."""
     with warnings.catch_warnings():
         # Silence or a bare DC offset has no spectral peaks to estimate tuning from; librosa
         # warns and assumes a tuning of 0, which is the right answer for such input.
@@ -113,32 +168,33 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
             message="Trying to estimate tuning from empty frequency set",
             category=UserWarning,
         )
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr)
-    D = librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="constant")
-    harmonic, percussive = hpss_signals(D, n=y.size, n_fft=_N_FFT, hop_length=_HOP_LENGTH)
-    return {
-        "chroma_stft": chroma,
-        "rms": librosa.feature.rms(y=y, pad_mode="reflect"),
-        "spectral_centroid": librosa.feature.spectral_centroid(S=S, sr=sr),
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr),
-        "rolloff": librosa.feature.spectral_rolloff(S=S, sr=sr),
-        "zero_crossing_rate": librosa.feature.zero_crossing_rate(y),
-        "harmony": harmonic,
-        "perceptr": percussive,
-        "tempo": np.array([_tempo(np.abs(D) ** 2, sr)], dtype=np.float64),
-        "mfcc": librosa.feature.mfcc(
-            S=librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr)), n_mfcc=N_MFCC
-        ),
-    }
+        tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
+    raw = np.einsum("cf,...ft->...ct", _chroma_basis(sr, float(tuning)), power, optimize=True)
+    return librosa.util.normalize(raw, norm=np.inf, axis=-2)
 
 
-def _tempo(power: np.ndarray, sr: int) -> float:
-    """``librosa.beat.beat_track(y=y, sr=sr)[0]`` from the constant-padded power spectrogram.
+@functools.cache
+def _chroma_basis(sr: int, tuning: float) -> np.ndarray:
+    # estimate_tuning resolves to 0.01 of a bin, so at most 100 banks are ever built.
+    return librosa.filters.chroma(sr=sr, n_fft=_N_FFT, tuning=tuning, n_chroma=12)
+
+
+def _mel(power: np.ndarray, sr: int) -> np.ndarray:
+    """``feature.melspectrogram(S=power, sr=sr)`` (128 bands up to sr/2), basis built once."""
+    return np.einsum("...ft,mf->...mt", power, _mel_basis(sr), optimize=True)
+
+
+@functools.cache
+def _mel_basis(sr: int) -> np.ndarray:
+    return librosa.filters.mel(sr=sr, n_fft=_N_FFT)
+
+
+def _tempo(mel: np.ndarray, sr: int) -> float:
+    """``librosa.beat.beat_track(y=y, sr=sr)[0]`` from the constant-padded mel spectrogram.
 
     beat_track's tempo is ``feature.tempo`` of a median-aggregated onset envelope (0 when the
     envelope is flat); the beat positions it also tracks are not needed, so that pass is skipped.
     """
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, fmax=0.5 * sr)
     envelope = librosa.onset.onset_strength(
         S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP_LENGTH, aggregate=np.median
     )

@@ -47,11 +47,10 @@ def median_filter(S: np.ndarray, *, size: int, axis: int) -> np.ndarray:
     pad = [(0, 0)] * S.ndim
     pad[axis] = (half, half)
     # numpy's "symmetric" (d c b a | a b c d) is scipy.ndimage's "reflect".
-    padded = np.pad(S, pad, mode="symmetric")
-    moved = bn.move_median(padded, window=size, axis=axis)
-    index = [slice(None)] * S.ndim
-    index[axis] = slice(size - 1, None)
-    return moved[tuple(index)].astype(S.dtype, copy=False)
+    # Slide along contiguous memory: faster, and the windows hold the same values.
+    padded = np.ascontiguousarray(np.moveaxis(np.pad(S, pad, mode="symmetric"), axis, -1))
+    moved = bn.move_median(padded, window=size, axis=-1)[..., size - 1 :]
+    return np.moveaxis(moved, -1, axis).astype(S.dtype, copy=False)
 
 
 def hpss_signals(
@@ -72,15 +71,36 @@ def hpss_signals(
     y_harmonic, y_percussive : np.ndarray [shape=(n,)]
     """
     S, phase = librosa.magphase(D)
-    # Same order of operations as librosa.decompose.hpss (margin 1, power 2, masks applied).
+    # Same operations as librosa.decompose.hpss (margin 1, power 2, masks applied).
     harm = np.empty_like(S)
     harm[:] = median_filter(S, size=KERNEL_SIZE, axis=-1)
     perc = np.empty_like(S)
     perc[:] = median_filter(S, size=KERNEL_SIZE, axis=-2)
-    mask_harm = librosa.util.softmask(harm, perc * 1.0, power=2.0, split_zeros=True)
-    mask_perc = librosa.util.softmask(perc, harm * 1.0, power=2.0, split_zeros=True)
+    mask_harm, mask_perc = _softmasks(harm, perc)
     dtype = np.float32 if D.dtype == np.complex64 else np.float64
     return tuple(  # type: ignore[return-value]
         librosa.istft((S * mask) * phase, dtype=dtype, n_fft=n_fft, hop_length=hop_length, length=n)
         for mask in (mask_harm, mask_perc)
     )
+
+
+def _softmasks(harm: np.ndarray, perc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both of hpss's ``util.softmask`` calls (power 2, zeros split) sharing their work.
+
+    Each call computes ``Z = max(X, X_ref)`` and ``(X/Z)**2 / ((X/Z)**2 + (X_ref/Z)**2)``; the
+    two calls only swap ``X`` and ``X_ref``, and max and + are commutative in IEEE arithmetic,
+    so computing Z and the denominator once gives the same bits with half the passes.
+    """
+    Z = np.maximum(harm, perc)
+    bad = Z < np.finfo(Z.dtype).tiny
+    Z[bad] = 1
+    mask_harm = (harm / Z) ** 2.0
+    mask_perc = (perc / Z) ** 2.0
+    total = mask_harm + mask_perc
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Only where ``bad`` (both medians zero) is this 0/0; those cells are split below.
+        mask_harm /= total
+        mask_perc /= total
+    mask_harm[bad] = 0.5
+    mask_perc[bad] = 0.5
+    return mask_harm, mask_perc
