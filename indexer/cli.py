@@ -63,9 +63,19 @@ def _print_skipped(skipped: list[Skipped]) -> None:
 @click.option("--workers", "-j", type=click.IntRange(min=1), help="Processes (default: all cores).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Analyse on a Dask distributed cluster (tcp://HOST:8786) instead of local processes.",
+)
 @click.pass_context
 def index_cmd(
-    ctx: click.Context, root: Path, workers: int | None, batch_size: int, progress: bool
+    ctx: click.Context,
+    root: Path,
+    workers: int | None,
+    batch_size: int,
+    progress: bool,
+    scheduler: str | None,
 ) -> None:
     """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
     library = _library(ctx)
@@ -78,6 +88,7 @@ def index_cmd(
         workers=workers or _settings(ctx).workers,
         batch_size=batch_size,
         progress=progress,
+        scheduler=scheduler,
     )
     click.echo(
         f"Scanned {report.scanned} file(s) in {report.elapsed_s:.1f} s: "

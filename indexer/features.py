@@ -114,11 +114,13 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     mel = mel_const.copy()
     mel[:, edges] = _mel(power[:, edges], sr)
     harmonic, percussive = hpss_signals(D, n=y.size, n_fft=_N_FFT, hop_length=_HOP_LENGTH)
+    # spectral_bandwidth computes this same centroid itself unless given it.
+    centroid = librosa.feature.spectral_centroid(S=S, sr=sr)
     return {
         "chroma_stft": _chroma(power, sr),
         "rms": librosa.feature.rms(y=y, pad_mode="reflect"),
-        "spectral_centroid": librosa.feature.spectral_centroid(S=S, sr=sr),
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr),
+        "spectral_centroid": centroid,
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr, centroid=centroid),
         "rolloff": librosa.feature.spectral_rolloff(S=S, sr=sr),
         "zero_crossing_rate": librosa.feature.zero_crossing_rate(y),
         "harmony": harmonic,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
 from tqdm import tqdm
 
 from db import repo
@@ -97,7 +98,7 @@ def analyse_file(path: Path, *, window_s: float) -> SongRecord:
     )
 
 
-def _analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
+def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
     """Worker entry point: a record, or the reason the file is skipped."""
     try:
         return analyse_file(path, window_s=window_s)
@@ -107,8 +108,13 @@ def _analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
         return Skipped(str(path), f"unexpected {type(exc).__name__}: {exc}")
 
 
-def _warm_worker() -> None:
-    """Compile librosa's numba kernels once per worker, not once per file."""
+def warm_worker() -> None:
+    """Compile librosa's numba kernels once per worker, not once per file.
+
+    Also limits BLAS to one thread: the workers already fill the cores, and two BLAS threads
+    per worker only add contention.
+    """
+    threadpoolctl.threadpool_limits(limits=1)
     noise = np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1
     extract_features(y=noise, sr=22050)
 
@@ -163,22 +169,30 @@ def _same_content(path: Path, candidates: list[repo.FileState]) -> repo.FileStat
 
 
 def analyse_paths(
-    paths: Sequence[Path], *, workers: int, window_s: float
+    paths: Sequence[Path], *, workers: int, window_s: float, scheduler: str | None = None
 ) -> Iterator[SongRecord | Skipped]:
     """Analyse files on ``workers`` processes (in this process when 1), yielding as they finish.
 
     At most a few files per worker are in flight, so memory stays bounded on any library.
+    With ``scheduler`` (a Dask address such as ``tcp://host:8786``) the cluster's workers
+    analyse instead, see :mod:`indexer.cluster`.
     """
+    if scheduler is not None:
+        # Imported here: dask is only needed, and only slow to import, for cluster runs.
+        from indexer.cluster import analyse_on_cluster  # noqa: PLC0415
+
+        yield from analyse_on_cluster(paths, scheduler=scheduler, window_s=window_s)
+        return
     if workers <= 1 or len(paths) <= 1:
         for path in paths:
-            yield _analyse_for_report(path, window_s)
+            yield analyse_for_report(path, window_s)
         return
     context = multiprocessing.get_context("spawn")
     pending = iter(paths)
     in_flight: set[Future] = set()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=warm_worker) as pool:
         for path in pending:
-            in_flight.add(pool.submit(_analyse_for_report, path, window_s))
+            in_flight.add(pool.submit(analyse_for_report, path, window_s))
             if len(in_flight) >= workers * 3:
                 break
         while in_flight:
@@ -187,7 +201,7 @@ def analyse_paths(
                 yield future.result()
                 nxt = next(pending, None)
                 if nxt is not None:
-                    in_flight.add(pool.submit(_analyse_for_report, nxt, window_s))
+                    in_flight.add(pool.submit(analyse_for_report, nxt, window_s))
 
 
 def index_paths(
@@ -199,8 +213,12 @@ def index_paths(
     batch_size: int = 32,
     progress: bool = False,
     on_skip: Callable[[Skipped], None] | None = None,
+    scheduler: str | None = None,
 ) -> IndexReport:
-    """Index ``paths``: analyse new and changed files, record moves and removals, sync."""
+    """Index ``paths``: analyse new and changed files, record moves and removals, sync.
+
+    ``scheduler`` sends the analysis to a Dask cluster instead of local processes.
+    """
     started = time.monotonic()
     report = IndexReport(scanned=len(paths))
     plan = plan_index(library, paths, root=root)
@@ -239,7 +257,10 @@ def index_paths(
     bar = tqdm(total=len(plan.to_analyse), unit="track", disable=not progress, dynamic_ncols=True)
     with bar:
         for result in analyse_paths(
-            plan.to_analyse, workers=workers, window_s=library.settings.window_s
+            plan.to_analyse,
+            workers=workers,
+            window_s=library.settings.window_s,
+            scheduler=scheduler,
         ):
             bar.update(1)
             if isinstance(result, Skipped):
