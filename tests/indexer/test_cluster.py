@@ -70,7 +70,7 @@ def test_index_on_a_cluster_writes_every_song_to_postgresql(
 
 def test_files_of_a_lost_worker_are_retried(cluster: LocalCluster, tmp_path: Path) -> None:
     paths = [
-        write_tone(tmp_path / f"tone{i}.wav", freq_hz=200 + 50 * i, seconds=20.0) for i in range(8)
+        write_tone(tmp_path / f"tone{i}.wav", freq_hz=200 + 50 * i, seconds=8.0) for i in range(6)
     ]
     with Client(cluster) as client:
         pids = client.run(os.getpid)
