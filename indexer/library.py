@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine, func, select
@@ -21,7 +22,6 @@ from db import repo
 from db.models import Song, features_to_bytes
 from db.session import open_database
 from indexer.errors import NotFoundError, StoreError
-from indexer.genre import GenreModel, GenrePrediction, ensure_genre_model
 from indexer.index_kinds import (
     HNSW_MAX_MASKED_FRACTION,
     needs_rebuild,
@@ -32,6 +32,9 @@ from indexer.scaler import Scaler, ensure_scaler
 from indexer.schema import N_FEATURES
 from indexer.settings import Settings
 from indexer.store import Manifest, VectorIndex, load_index, read_manifest, save_index, write_lock
+
+if TYPE_CHECKING:
+    from indexer.genre import GenreModel, GenrePrediction
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
 SYNC_SLACK = timedelta(seconds=5)
@@ -83,6 +86,10 @@ class Library:
     @cached_property
     def genre_model(self) -> GenreModel:
         """The genre classifier (trained on the bundled table and saved on first need)."""
+        # Imported here: XGBoost takes seconds to import, and answering neighbour queries (the
+        # service's hot path and its start-up) never needs it.
+        from indexer.genre import ensure_genre_model
+
         return ensure_genre_model(self.settings.model_dir)
 
     def prepare(self) -> None:

@@ -353,6 +353,9 @@ class IndexReader:
     """
 
     def __init__(self, index_dir: Path, *, check_interval_s: float = 0.5) -> None:
+        # A service answers one query per request from many threads: an OpenMP team per query
+        # only adds spinning threads that fight the others (70 ms instead of 1 ms under load).
+        faiss.omp_set_num_threads(1)
         self.index_dir = index_dir
         self.check_interval_s = check_interval_s
         self._lock = threading.Lock()
