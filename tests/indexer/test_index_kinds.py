@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from indexer.cli import main
 from indexer.errors import StoreError
 from indexer.index_kinds import needs_rebuild, resolve_kind, target_kind
 from indexer.library import Library, SongRecord
@@ -167,3 +169,34 @@ def test_library_switches_kind_at_the_threshold(settings: Settings, tmp_path: Pa
     manifest = library.sync_index()
     assert (manifest.kind, manifest.count, manifest.masked) == ("hnsw", 160, 0)
     library.close()
+
+
+def test_rebuild_kind_on_the_command_line(settings: Settings, tmp_path: Path) -> None:
+    table = load_table(bundled_table_path())
+    library = Library(settings)
+    library.write_songs(
+        [
+            SongRecord(
+                path=str(tmp_path / f"{i}.wav"),
+                content_hash=f"{i:064d}",
+                size_bytes=1,
+                mtime_ns=1,
+                title=str(i),
+                artist=None,
+                album=None,
+                duration_s=30.0,
+                features=table.X[i],
+            )
+            for i in range(100)
+        ]
+    )
+    library.close()
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+    result = CliRunner().invoke(main, ["rebuild", "--kind", "hnsw"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "100 songs, hnsw (M 32" in result.output
+    _, manifest = load_index(settings.index_dir)
+    assert (manifest.kind, manifest.params["ef_search"]) == ("hnsw", 128)
+    result = CliRunner().invoke(main, ["rebuild", "--kind", "lsh"], env=env)
+    assert result.exit_code == 2
+    assert "'lsh' is not one of" in result.output
