@@ -43,10 +43,11 @@ class Song(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
     )
 
-    __table_args__ = (Index("ix_songs_artist_title", "artist", "title"),)
+    # Listing order (artist, title, id) straight off one index (migration 0002).
+    __table_args__ = (Index("ix_songs_artist_title_id", "artist", "title", "id"),)
 
     @property
     def feature_vector(self) -> np.ndarray:

@@ -288,11 +288,23 @@ def _format_mean(value: object) -> str:
 
 
 @main.command("rebuild")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "flat", "ivf", "hnsw"]),
+    help="Index kind for this rebuild (default: $SOUNDALIKE_INDEX_KIND, else auto by size).",
+)
 @click.pass_context
-def rebuild_cmd(ctx: click.Context) -> None:
-    """Recreate the vector index from the database."""
-    manifest = _library(ctx).rebuild_index()
-    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
+def rebuild_cmd(ctx: click.Context, kind: str | None) -> None:
+    """Recreate the vector index from the database (and compact a masked HNSW graph)."""
+    try:
+        manifest = _library(ctx).rebuild_index(kind=kind)
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    params = ", ".join(f"{key} {value}" for key, value in manifest.params.items())
+    click.echo(
+        f"Index generation {manifest.generation}: {manifest.count} songs, {manifest.kind}"
+        + (f" ({params})." if params else ".")
+    )
 
 
 @main.command("stats")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Engine, func, select
@@ -21,11 +22,19 @@ from db import repo
 from db.models import Song, features_to_bytes
 from db.session import open_database
 from indexer.errors import NotFoundError, StoreError
-from indexer.genre import GenreModel, GenrePrediction, ensure_genre_model
+from indexer.index_kinds import (
+    HNSW_MAX_MASKED_FRACTION,
+    needs_rebuild,
+    resolve_kind,
+    target_kind,
+)
 from indexer.scaler import Scaler, ensure_scaler
 from indexer.schema import N_FEATURES
 from indexer.settings import Settings
 from indexer.store import Manifest, VectorIndex, load_index, read_manifest, save_index, write_lock
+
+if TYPE_CHECKING:
+    from indexer.genre import GenreModel, GenrePrediction
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
 SYNC_SLACK = timedelta(seconds=5)
@@ -77,6 +86,10 @@ class Library:
     @cached_property
     def genre_model(self) -> GenreModel:
         """The genre classifier (trained on the bundled table and saved on first need)."""
+        # Imported here: XGBoost takes seconds to import, and answering neighbour queries (the
+        # service's hot path and its start-up) never needs it.
+        from indexer.genre import ensure_genre_model
+
         return ensure_genre_model(self.settings.model_dir)
 
     def prepare(self) -> None:
@@ -187,15 +200,25 @@ class Library:
         """Bring the saved index in line with the database; save a new generation if it changed.
 
         Adds rows the index lacks, drops ids the database no longer has and re-adds rows
-        changed since the last sync; a scaler change rebuilds from scratch. Safe to run after
-        a crash: whatever the database holds ends up in the index exactly once. When nothing
-        changed, the current generation stays, so running services do not reload for nothing.
+        changed since the last sync; a scaler change rebuilds from scratch, and so does a
+        change of index kind (the library crossed the size threshold, or the configured kind
+        changed). An HNSW graph with too many masked (removed) nodes is compacted. Safe to run
+        after a crash: whatever the database holds ends up in the index exactly once. When
+        nothing changed, the current generation stays, so running services do not reload.
         """
         with write_lock(self.settings.index_dir):
             index, manifest = self._load_for_sync()
             with self.session() as session:
                 db_ids = repo.all_ids(session)
                 synced_at = session.scalar(select(func.max(Song.updated_at)))
+                kind = target_kind(
+                    self.settings.index_kind,
+                    manifest.kind if manifest else None,
+                    len(db_ids),
+                    threshold=self.settings.index_threshold,
+                )
+                if kind != index.kind or needs_rebuild(kind, index.params, len(db_ids)):
+                    return self._save(self._build_from_rows(session, kind), synced_at)
                 recent: set[int] = set()
                 if manifest is not None and manifest.synced_at:
                     since = datetime.fromisoformat(manifest.synced_at) - SYNC_SLACK
@@ -214,35 +237,47 @@ class Library:
                     ]
                     index.add(ids[fresh], vectors[fresh])
                     changed = changed or bool(fresh)
+            if index.masked > HNSW_MAX_MASKED_FRACTION * (len(index) + index.masked):
+                index, changed = index.compact(), True
             if (
                 manifest is not None
                 and not changed
                 and manifest.model_version == (self.genre_model.version)
             ):
                 return manifest
-            return save_index(
-                index,
-                self.settings.index_dir,
-                scaler_version=self.scaler.version,
-                model_version=self.genre_model.version,
-                synced_at=_iso(synced_at),
-            )
+            return self._save(index, synced_at)
 
-    def rebuild_index(self) -> Manifest:
-        """Recreate the index from every row, ignoring whatever is on disk."""
-        with write_lock(self.settings.index_dir):
-            index = VectorIndex.empty(N_FEATURES)
-            with self.session() as session:
-                synced_at = session.scalar(select(func.max(Song.updated_at)))
-                for ids, raw in repo.iter_features(session):
-                    index.add(ids, self.vectors(raw))
-            return save_index(
-                index,
-                self.settings.index_dir,
-                scaler_version=self.scaler.version,
-                model_version=self.genre_model.version,
-                synced_at=_iso(synced_at),
+    def rebuild_index(self, *, kind: str | None = None) -> Manifest:
+        """Recreate the index from every row, ignoring whatever is on disk.
+
+        ``kind`` overrides the configured kind for this rebuild (``auto`` picks by size).
+        """
+        with write_lock(self.settings.index_dir), self.session() as session:
+            synced_at = session.scalar(select(func.max(Song.updated_at)))
+            n = repo.count_songs(session)
+            resolved = resolve_kind(
+                kind or self.settings.index_kind, n, threshold=self.settings.index_threshold
             )
+            return self._save(self._build_from_rows(session, resolved), synced_at)
+
+    def _build_from_rows(self, session: Session, kind: str) -> VectorIndex:
+        id_parts: list[np.ndarray] = []
+        vector_parts: list[np.ndarray] = []
+        for ids, raw in repo.iter_features(session):
+            id_parts.append(ids)
+            vector_parts.append(self.vectors(raw).astype(np.float32))
+        if not id_parts:
+            id_parts, vector_parts = [np.zeros(0, np.int64)], [np.zeros((0, N_FEATURES))]
+        return VectorIndex.build(np.concatenate(id_parts), np.vstack(vector_parts), kind=kind)
+
+    def _save(self, index: VectorIndex, synced_at: datetime | None) -> Manifest:
+        return save_index(
+            index,
+            self.settings.index_dir,
+            scaler_version=self.scaler.version,
+            model_version=self.genre_model.version,
+            synced_at=_iso(synced_at),
+        )
 
     def _load_for_sync(self) -> tuple[VectorIndex, Manifest | None]:
         try:
@@ -272,9 +307,11 @@ class Library:
             song = repo.get_song(session, song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
-        neighbours = self.similar_to_vector(
-            self.vectors(song.feature_vector)[0], k=k, exclude={song_id}, index=index
-        )
+        # The indexed vector is what the neighbours were compared with; transform only if absent.
+        vector = index.reconstruct(song_id) if index is not None else None
+        if vector is None:
+            vector = self.vectors(song.feature_vector)[0]
+        neighbours = self.similar_to_vector(vector, k=k, exclude={song_id}, index=index)
         return song, neighbours
 
     def similar_to_vector(

@@ -27,6 +27,9 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024
     window_s: float = 30.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # "auto" (flat below the threshold, approximate above), or one of flat, ivf, hnsw.
+    index_kind: str = "auto"
+    index_threshold: int = 100_000
 
     @property
     def index_dir(self) -> Path:
@@ -54,6 +57,10 @@ def load_settings(
         values["max_upload_bytes"] = int(env["SOUNDALIKE_MAX_UPLOAD_BYTES"])
     if env.get("SOUNDALIKE_WORKERS"):
         values["workers"] = max(1, int(env["SOUNDALIKE_WORKERS"]))
+    if env.get("SOUNDALIKE_INDEX_KIND"):
+        values["index_kind"] = env["SOUNDALIKE_INDEX_KIND"].strip().lower()
+    if env.get("SOUNDALIKE_INDEX_THRESHOLD"):
+        values["index_threshold"] = max(1, int(env["SOUNDALIKE_INDEX_THRESHOLD"]))
     values.update(overrides or {})
     values["data_dir"] = Path(str(values["data_dir"])).expanduser().resolve()
     settings = Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,241 @@
+"""Search at scale: exact flat, IVF and HNSW indexes against the seed's N x N cosine matrix.
+
+    PYTHONPATH=. python bench/search.py [--sizes 10000,100000,1000000] [--kinds flat,ivf,hnsw]
+
+Vectors are drawn from a Gaussian mixture (10 full-covariance components) fitted to the
+standardized GTZAN table, then go through the same scaler and L2 normalization as real songs;
+the real table (1000 songs) is measured too. Queries are 1000 further draws, not in the index.
+For each size and kind it prints build time, recall@10 against exact search, single-query
+p50/p99 on one thread, batch throughput (all queries in one call, all cores), index size on
+disk, and the resident memory of a fresh process that loads the index (memory-mapped, as the
+service does) with its load time. The seed's approach (the full cosine matrix) runs where it
+fits in a quarter of the available memory; elsewhere the line says where it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from indexer.scaler import fit_scaler
+from indexer.store import VectorIndex, save_index
+from indexer.table import bundled_table_path, load_table
+
+K = 10
+N_QUERIES = 1000
+
+
+def gtzan_sampler(seed: int = 0):  # type: ignore[no-untyped-def]
+    """``(real table vectors, draw(n) -> unit vectors)`` from a mixture fitted to GTZAN."""
+    table = load_table(bundled_table_path())
+    scaler = fit_scaler(table.X, source_sha256="bench")
+    z = (table.X - scaler.mean) / scaler.scale
+    gmm = GaussianMixture(n_components=10, covariance_type="full", random_state=seed).fit(z)
+
+    def draw(n: int, *, draw_seed: int) -> np.ndarray:
+        gmm.random_state = draw_seed
+        out = np.empty((n, z.shape[1]), np.float32)
+        for start in range(0, n, 200_000):
+            rows, _ = gmm.sample(min(200_000, n - start))
+            out[start : start + len(rows)] = scaler.transform(rows * scaler.scale + scaler.mean)
+        # GaussianMixture.sample returns rows grouped by component: shuffle like a real library.
+        return out[np.random.default_rng(draw_seed).permutation(n)]
+
+    return scaler.transform(table.X).astype(np.float32), draw
+
+
+def percentile_ms(samples_s: list[float], q: float) -> float:
+    return float(np.percentile(np.array(samples_s) * 1000, q))
+
+
+def single_queries(index: VectorIndex, queries: np.ndarray) -> list[float]:
+    """Wall time of one ``k=10`` query at a time, one thread, after 50 warm-up queries."""
+    for q in queries[:50]:
+        index.search(q, k=K)
+    samples = []
+    for q in queries:
+        start = time.perf_counter()
+        index.search(q, k=K)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)]))
+
+
+def loaded_rss(index_dir: Path) -> tuple[float, float, float]:
+    """(RSS MiB with the index loaded, RSS MiB before, load seconds) in a fresh process."""
+    code = (
+        "import time,sys\n"
+        "from pathlib import Path\n"
+        "from indexer.store import load_index\n"
+        "def rss():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+        "before = rss(); t = time.perf_counter()\n"
+        "index, _ = load_index(Path(sys.argv[1]), mmap=True)\n"
+        "index.search(index.reconstruct(int(index.ids()[0]))[None, :], k=10)\n"
+        "print(rss(), before, time.perf_counter() - t)\n"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(index_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2])
+
+
+def seed_matrix(vectors: np.ndarray, queries: np.ndarray) -> dict[str, object]:
+    """The seed notebook's approach: the full N x N float64 cosine matrix, then a row sort."""
+    n = len(vectors)
+    need = n * n * 8
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > available / 4:
+        return {"kind": "seed N x N", "stopped": f"needs {need / 2**30:.0f} GiB for the matrix"}
+    x = vectors.astype(np.float64)
+    start = time.perf_counter()
+    matrix = x @ x.T
+    build_s = time.perf_counter() - start
+    samples = []
+    for i in range(min(len(queries), n)):
+        start = time.perf_counter()
+        row = matrix[i]
+        top = np.argpartition(-row, K)[: K + 1]
+        top[np.argsort(-row[top])]
+        samples.append(time.perf_counter() - start)
+    del matrix
+    gc.collect()
+    return {
+        "kind": "seed N x N",
+        "build_s": build_s,
+        "size_mib": need / 2**20,
+        "p50_ms": percentile_ms(samples, 50),
+        "p99_ms": percentile_ms(samples, 99),
+    }
+
+
+def measure(
+    name: str, vectors: np.ndarray, queries: np.ndarray, kinds: list[str], nprobes: list[int]
+) -> list[dict[str, object]]:
+    """Every kind on one data set, plus the seed's matrix."""
+    ids = np.arange(len(vectors), dtype=np.int64)
+    rows: list[dict[str, object]] = []
+    truth: np.ndarray | None = None
+    for kind in kinds:
+        start = time.perf_counter()
+        index = VectorIndex.build(ids, vectors, kind=kind)
+        build_s = time.perf_counter() - start
+        start = time.perf_counter()
+        _, found = index.search(queries, k=K)
+        batch_qps = len(queries) / (time.perf_counter() - start)
+        if truth is None:
+            exact = index if kind == "flat" else VectorIndex.build(ids, vectors, kind="flat")
+            truth = exact.search(queries, k=K)[1]
+        faiss.omp_set_num_threads(1)
+        samples = single_queries(index, queries)
+        with tempfile.TemporaryDirectory(prefix="soundalike-bench-") as tmp:
+            save_index(index, Path(tmp), scaler_version="bench", model_version=None, synced_at=None)
+            size_mib = sum(p.stat().st_size for p in Path(tmp).glob("*.faiss")) / 2**20
+            rss_mib, base_mib, load_s = loaded_rss(Path(tmp))
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        rows.append(
+            {
+                "data": name,
+                "n": len(vectors),
+                "kind": kind,
+                "params": index.params,
+                "build_s": build_s,
+                "recall_at_10": recall_at_k(found, truth),
+                "p50_ms": percentile_ms(samples, 50),
+                "p99_ms": percentile_ms(samples, 99),
+                "batch_qps": batch_qps,
+                "size_mib": size_mib,
+                "rss_mib": rss_mib,
+                "rss_base_mib": base_mib,
+                "load_s": load_s,
+            }
+        )
+        print_row(rows[-1])
+        if kind == "ivf":
+            for nprobe in nprobes:
+                faiss.extract_index_ivf(index.faiss_index).nprobe = nprobe
+                faiss.omp_set_num_threads(1)
+                sweep = single_queries(index, queries)
+                faiss.omp_set_num_threads(os.cpu_count() or 1)
+                recall = recall_at_k(index.search(queries, k=K)[1], truth)
+                print(
+                    f"    ivf nprobe {nprobe:>4}: recall@10 {recall:.3f}, "
+                    f"p50 {percentile_ms(sweep, 50):.3f} ms, p99 {percentile_ms(sweep, 99):.3f} ms"
+                )
+        del index
+        gc.collect()
+    seed = {"data": name, "n": len(vectors), **seed_matrix(vectors, queries)}
+    print_row(seed)
+    rows.append(seed)
+    return rows
+
+
+def print_row(row: dict[str, object]) -> None:
+    head = f"{row['data']:<8} {row['n']:>9,} {row['kind']:<11}"
+    if "stopped" in row:
+        print(f"{head} stops: {row['stopped']}")
+    elif row["kind"] == "seed N x N":
+        print(
+            f"{head} build {row['build_s']:7.2f} s  matrix {row['size_mib']:8.0f} MiB  "
+            f"row lookup p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms"
+        )
+    else:
+        print(
+            f"{head} build {row['build_s']:7.2f} s  recall@10 {row['recall_at_10']:.3f}  "
+            f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  "
+            f"batch {row['batch_qps']:9.0f} q/s  disk {row['size_mib']:7.1f} MiB  "
+            f"RSS {row['rss_mib']:6.0f} MiB (python+faiss {row['rss_base_mib']:.0f})  "
+            f"load {row['load_s']:.2f} s  {row['params']}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--kinds", default="flat,ivf,hnsw")
+    parser.add_argument("--nprobe-sweep", default="16,32,64,128", help="extra IVF nprobe runs")
+    parser.add_argument("--no-table", action="store_true", help="skip the real GTZAN table")
+    parser.add_argument("--json", type=Path, help="also write all rows as JSON here")
+    args = parser.parse_args()
+    kinds = [k for k in args.kinds.split(",") if k]
+    nprobes = [int(v) for v in args.nprobe_sweep.split(",") if v]
+    print(f"{os.cpu_count()} cores, faiss {faiss.__version__}, k={K}, {N_QUERIES} queries")
+    table_vectors, draw = gtzan_sampler()
+    queries = draw(N_QUERIES, draw_seed=12345)
+    rows: list[dict[str, object]] = []
+    if not args.no_table:
+        rows += measure("gtzan", table_vectors, queries, kinds, nprobes=[])
+    for n in (int(v) for v in args.sizes.split(",") if v):
+        start = time.perf_counter()
+        vectors = draw(n, draw_seed=n)
+        print(f"drew {n:,} vectors in {time.perf_counter() - start:.1f} s", flush=True)
+        rows += measure("gmm", vectors, queries, kinds, nprobes)
+        del vectors
+        gc.collect()
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Which FAISS index a library gets, and how each kind is built and searched.
+
+Three kinds, all inner product on unit vectors (cosine):
+
+- ``flat``: exact scan. Best up to about 100k songs (under a millisecond a query).
+- ``ivf``: inverted lists of full vectors (IVF-Flat). Only the ``nprobe`` lists nearest to a
+  query are scanned, so a million songs cost a fraction of a millisecond; vectors are stored
+  exactly, so adding, removing and reconstructing work natively. Chosen automatically above
+  the size threshold because it measured better than HNSW here (``bench/search.py``): much
+  faster to build, smaller, and with true removals.
+- ``hnsw``: a navigable small-world graph. Graphs cannot drop nodes, so a removed song's node
+  is *masked* (its id is set to -1 and searches skip it) and stays in the graph until the
+  index is compacted (rebuilt from its live vectors).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import faiss
+import numpy as np
+
+from indexer.errors import StoreError
+
+KIND_FLAT = "flat"
+KIND_IVF = "ivf"
+KIND_HNSW = "hnsw"
+KINDS = (KIND_FLAT, KIND_IVF, KIND_HNSW)
+KIND_AUTO = "auto"
+
+# The approximate kind ``auto`` picks above the threshold.
+APPROX_KIND = KIND_IVF
+# Below this many songs an exact scan is fast enough and needs no training.
+DEFAULT_APPROX_THRESHOLD = 100_000
+
+# Training points per IVF list: k-means needs about 39 per centroid; more only trains slower.
+IVF_TRAIN_PER_LIST = 40
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 128
+# Mask fraction of an HNSW graph above which a sync compacts it.
+HNSW_MAX_MASKED_FRACTION = 0.1
+
+# Ids of masked HNSW nodes; searches accept only ids in [0, 2**62).
+MASKED_ID = -1
+_LIVE_IDS = (0, 2**62)
+
+
+def resolve_kind(requested: str, n: int, *, threshold: int = DEFAULT_APPROX_THRESHOLD) -> str:
+    """The kind for a library of ``n`` songs: ``requested`` unless it is ``auto``."""
+    if requested == KIND_AUTO:
+        return APPROX_KIND if n >= threshold else KIND_FLAT
+    if requested not in KINDS:
+        raise StoreError(f"unknown index kind {requested!r}; choose from auto, {', '.join(KINDS)}")
+    return requested
+
+
+def target_kind(
+    configured: str, current: str | None, n: int, *, threshold: int = DEFAULT_APPROX_THRESHOLD
+) -> str:
+    """The kind a sync should leave behind for ``n`` songs, given the index's ``current`` kind.
+
+    An explicit configuration wins. Under ``auto``, a kind chosen by ``rebuild --kind`` stays
+    unless the library crosses the threshold: a flat index becomes approximate at
+    ``threshold`` songs, and an approximate one becomes flat below half of it (the gap keeps a
+    library near the threshold from switching back and forth).
+    """
+    if configured != KIND_AUTO or current is None:
+        return resolve_kind(configured, n, threshold=threshold)
+    if current == KIND_FLAT:
+        return APPROX_KIND if n >= threshold else KIND_FLAT
+    return current if n >= threshold // 2 else KIND_FLAT
+
+
+def needs_rebuild(kind: str, params: dict[str, Any], n: int) -> bool:
+    """Whether an index of ``kind`` built with ``params`` has outgrown them at ``n`` vectors."""
+    if kind != KIND_IVF:
+        return False
+    # Centroids fitted on a much smaller library leave each list too long: refit.
+    return default_params(KIND_IVF, n)["nlist"] >= 2 * int(params.get("nlist", 1))
+
+
+def default_params(kind: str, n: int) -> dict[str, Any]:
+    """Build and search parameters for ``n`` vectors; recorded in the manifest."""
+    if kind == KIND_IVF:
+        # About 4 sqrt(n) lists, but never fewer training points per list than k-means needs.
+        nlist = max(1, min(round(4 * math.sqrt(max(n, 1))), max(n, 1) // 39))
+        return {"nlist": nlist, "nprobe": min(nlist, max(32, nlist // 48))}
+    if kind == KIND_HNSW:
+        return {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH}
+    return {}
+
+
+def new_index(kind: str, dim: int, params: dict[str, Any]) -> faiss.Index:
+    """An empty FAISS index of ``kind`` (an IVF index still needs :func:`train`)."""
+    if kind == KIND_FLAT:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if kind == KIND_IVF:
+        index = faiss.index_factory(dim, f"IVF{params['nlist']},Flat", faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index)
+        # A hash table from id to list position: reconstruct by id, and remove without a scan.
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        ivf.nprobe = int(params["nprobe"])
+        # 10 k-means rounds instead of 25: a million songs train in under a minute, and the
+        # recall lost is won back by nprobe (bench/search.py).
+        ivf.cp.niter = 10
+        return index
+    if kind == KIND_HNSW:
+        graph = faiss.IndexHNSWFlat(dim, int(params["M"]), faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = int(params["ef_construction"])
+        graph.hnsw.efSearch = int(params["ef_search"])
+        return faiss.IndexIDMap2(graph)
+    raise StoreError(f"unknown index kind {kind!r}")
+
+
+def train(index: faiss.Index, kind: str, vectors: np.ndarray, *, seed: int = 0) -> None:
+    """Fit the IVF centroids on a sample of ``vectors`` (other kinds need no training)."""
+    if kind != KIND_IVF or index.is_trained:
+        return
+    nlist = faiss.extract_index_ivf(index).nlist
+    if len(vectors) < nlist:
+        if len(vectors) == 0:
+            return
+        raise StoreError(f"an IVF index of {nlist} lists needs at least {nlist} vectors to train")
+    sample = vectors
+    if len(vectors) > IVF_TRAIN_PER_LIST * nlist:
+        rows = np.random.default_rng(seed).choice(
+            len(vectors), IVF_TRAIN_PER_LIST * nlist, replace=False
+        )
+        sample = vectors[np.sort(rows)]
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+
+
+def kind_of(index: faiss.Index) -> str:
+    """The kind of a FAISS index read from disk."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+    if isinstance(inner, faiss.IndexHNSW):
+        return KIND_HNSW
+    if isinstance(index, faiss.IndexIVF):
+        return KIND_IVF
+    if isinstance(inner, faiss.IndexFlat):
+        return KIND_FLAT
+    raise StoreError(f"unsupported FAISS index type {type(inner).__name__}")
+
+
+def apply_search_params(index: faiss.Index, kind: str, params: dict[str, Any]) -> None:
+    """Set ``nprobe`` or ``efSearch`` from the manifest's parameters."""
+    if kind == KIND_IVF and "nprobe" in params:
+        faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
+    elif kind == KIND_HNSW and "ef_search" in params:
+        faiss.downcast_index(index.index).hnsw.efSearch = int(params["ef_search"])
+
+
+def search_parameters(index: faiss.Index, kind: str, *, masked: int) -> Any:
+    """FAISS search parameters that skip masked HNSW nodes, or None when nothing is masked."""
+    if kind != KIND_HNSW or masked == 0:
+        return None
+    params = faiss.SearchParametersHNSW()
+    params.efSearch = faiss.downcast_index(index.index).hnsw.efSearch
+    params.sel = faiss.IDSelectorRange(*_LIVE_IDS)
+    return params
