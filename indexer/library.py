@@ -231,7 +231,7 @@ class Library:
     def rebuild_index(self) -> Manifest:
         """Recreate the index from every row, ignoring whatever is on disk."""
         with write_lock(self.settings.index_dir):
-            index = VectorIndex.empty(N_FEATURES)
+            index = VectorIndex.empty(self.scaler.dim)
             with self.session() as session:
                 synced_at = session.scalar(select(func.max(Song.updated_at)))
                 for ids, raw in repo.iter_features(session):
@@ -248,11 +248,11 @@ class Library:
         try:
             manifest = read_manifest(self.settings.index_dir)
             if manifest is None or manifest.scaler_version != self.scaler.version:
-                return VectorIndex.empty(N_FEATURES), None
+                return VectorIndex.empty(self.scaler.dim), None
             return load_index(self.settings.index_dir)
         except StoreError:
             # A damaged index is only derived data: start over from the rows.
-            return VectorIndex.empty(N_FEATURES), None
+            return VectorIndex.empty(self.scaler.dim), None
 
     def load_index(self) -> tuple[VectorIndex, Manifest]:
         """The saved index for queries, synced from the database first if it is missing."""
