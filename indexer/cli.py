@@ -247,7 +247,10 @@ def train_cmd(ctx: click.Context, table: Path | None) -> None:
 
 def _format_score(score: object) -> str:
     if isinstance(score, dict) and "accuracy_mean" in score:
-        return f"accuracy {score['accuracy_mean']:.3f} ± {score.get('accuracy_std', 0):.3f}"
+        text = f"accuracy {score['accuracy_mean']:.3f} ± {score.get('accuracy_std', 0):.3f}"
+        if "ece_mean" in score:
+            text += f", calibration error {score['ece_mean']:.3f} ± {score['ece_std']:.3f}"
+        return text
     return json.dumps(score)
 
 
@@ -257,28 +260,48 @@ def _format_score(score: object) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A labelled feature table (default: the bundled GTZAN table).",
 )
-@click.option("-k", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for evaluation.json and the PNG figures (confusion, reliability, song map).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def evaluate_cmd(table: Path | None, k: int, as_json: bool) -> None:
-    """Measure neighbour genre precision@k and genre accuracy on honest and random splits."""
+def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
+    """Neighbour precision@1/5/10, hubness and genre scores on honest and random splits."""
     from indexer.evaluate import evaluate_table
+    from indexer.report import public_report, write_report
     from indexer.table import bundled_table_path, load_table
 
     try:
         feature_table = load_table(table or bundled_table_path())
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = evaluate_table(feature_table, k=k)
+    report = evaluate_table(feature_table)
+    if out is not None:
+        for path in write_report(report, feature_table, out):
+            click.echo(f"wrote {path}", err=True)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(public_report(report), indent=2))
         return
-    click.echo(f"{report['n_songs']} songs; neighbour genre precision@{k} (chance ~0.10):")
-    for metric, splits in report["neighbour_precision"].items():
-        for split, value in splits.items():
-            click.echo(f"  {metric:<20} {split:<15} {_format_mean(value)}")
-    click.echo("Genre accuracy (XGBoost, refitted on each fold):")
-    for split, value in report["genre_accuracy"].items():
-        click.echo(f"  {split:<36} {_format_mean(value)}")
+    click.echo(f"{report['n_songs']} songs; neighbour genre precision (chance ~1/genres):")
+    for split, metrics in report["neighbours"].items():
+        for metric, entry in metrics.items():
+            scores = "  ".join(
+                f"{key.replace('precision', 'p')} {_format_mean(value)}"
+                for key, value in entry.items()
+                if key.startswith("precision")
+            )
+            hubs = next(value for key, value in entry.items() if key.startswith("hubness"))
+            skew = np.mean([h["k_occurrence_skewness"] for h in hubs])
+            click.echo(f"  {split:<17} {metric:<20} {scores}  hub skew {skew:.2f}")
+    click.echo("Genre model (XGBoost, refitted on each fold; calibrated):")
+    for split, genre in report["genre"].items():
+        click.echo(
+            f"  {split:<17} accuracy {_format_mean(genre['accuracy'])}  "
+            f"macro-F1 {_format_mean(genre['macro_f1'])}  "
+            f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
+        )
+    click.echo(f"{report['seconds']:.0f} s")
 
 
 def _format_mean(value: object) -> str:

@@ -8,14 +8,17 @@ the 13 exact-duplicate pairs in GTZAN.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faiss
 import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from indexer.genre import cross_validate_genre
+from indexer.calibration import confidence_and_correct, expected_calibration_error
+from indexer.genre import UNCERTAIN_BELOW, evaluation_splits, out_of_fold_predictions
 from indexer.scaler import fit_scaler, raw_unit_vectors
-from indexer.table import FeatureTable, artist_filter_folds, has_artist_filter_split
+from indexer.table import FeatureTable, Fold
 
 
 def _search(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -79,67 +82,153 @@ def leave_one_out_precision(vecs: np.ndarray, labels: np.ndarray, *, k: int) -> 
     return float(np.mean(labels[kept] == labels[:, None]))
 
 
+METRICS = ("raw_cosine", "standardized_cosine", "lda")
+KS = (1, 5, 10)
+
+
 def _vectors(
     table: FeatureTable, metric: str, X: np.ndarray, *, fit_rows: np.ndarray
 ) -> np.ndarray:
     if metric == "raw_cosine":
         return raw_unit_vectors(X)
-    return fit_scaler(fit_rows, source_sha256=table.sha256).transform(X)
+    if metric == "standardized_cosine":
+        return fit_scaler(table.X[fit_rows], source_sha256=table.sha256).transform(X)
+    scaler = fit_scaler(
+        table.X[fit_rows], source_sha256=table.sha256, labels=table.labels[fit_rows], metric="lda"
+    )
+    return scaler.transform(X)
 
 
 def _mean_std(values: list[float]) -> dict[str, Any]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_fold": values}
 
 
-def evaluate_table(
-    table: FeatureTable, *, k: int = 5, seed: int = 0, n_jobs: int | None = None
-) -> dict[str, Any]:
-    """Neighbour genre precision@k (raw vs standardized cosine) and genre-model accuracy.
+def hubness(neighbours: np.ndarray, base_rows: np.ndarray) -> dict[str, Any]:
+    """How unevenly the ``base_rows`` appear in the neighbour lists ``neighbours`` [shape=(n, k)].
 
-    Precision@k:
-
-    - ``artist_filter``: each test song of a fold against that fold's training songs; the
-      scaler is fitted on the training rows only. Mean and population std over the 3 folds.
-      Present only when the table holds the bundled GTZAN split.
-    - ``leave_one_out``: each song against all the other rows; the scaler is fitted on all
-      rows (each song's own values move the mean and std by 1/n, which is negligible next to
-      the same-artist and duplicate songs that inflate this number anyway).
-
-    Genre accuracy comes from `cross_validate_genre`: the artist-filtered (or group) split and
-    stratified 5-fold, with the model refitted on each fold's training rows.
-
-    Returns a plain JSON-serializable dict.
+    Returns the skewness of the k-occurrence counts (0 for an even spread; large values mean a
+    few "hub" songs are everyone's neighbour), the share of base songs in nobody's list, and
+    the most frequent neighbour with its count.
     """
-    result: dict[str, Any] = {"table_sha256": table.sha256, "n_songs": len(table), "k": k}
-    folds = artist_filter_folds(table) if has_artist_filter_split(table) else []
-    precision: dict[str, dict[str, Any]] = {}
-    for metric in ("raw_cosine", "standardized_cosine"):
-        precision[metric] = {}
-        if folds:
-            per_fold = []
-            for fold in folds:
-                fit_rows = table.X[fold.train]
-                per_fold.append(
-                    neighbour_precision(
-                        _vectors(table, metric, table.X[fold.train], fit_rows=fit_rows),
-                        table.labels[fold.train],
-                        _vectors(table, metric, table.X[fold.test], fit_rows=fit_rows),
-                        table.labels[fold.test],
-                        k=k,
-                    )
-                )
-            precision[metric]["artist_filter"] = _mean_std(per_fold)
-        precision[metric]["leave_one_out"] = leave_one_out_precision(
-            _vectors(table, metric, table.X, fit_rows=table.X), table.labels, k=k
-        )
-    result["neighbour_precision"] = precision
+    counts = np.bincount(neighbours.ravel(), minlength=int(base_rows.max()) + 1)[base_rows]
+    counts = counts.astype(np.float64)
+    spread = counts.std()
+    skew = float(np.mean((counts - counts.mean()) ** 3) / spread**3) if spread > 0 else 0.0
+    top = int(np.argmax(counts))
+    return {
+        "k_occurrence_skewness": skew,
+        "never_a_neighbour": float(np.mean(counts == 0)),
+        "max_k_occurrence": int(counts[top]),
+        "max_k_occurrence_row": int(base_rows[top]),
+    }
 
-    accuracy = {}
-    for split, scores in cross_validate_genre(table, seed=seed, n_jobs=n_jobs).items():
-        accuracy[split] = {
-            "mean": scores["accuracy_mean"],
-            "std": scores["accuracy_std"],
-            "per_fold": scores["accuracy"],
-        }
-    result["genre_accuracy"] = accuracy
+
+def _split_neighbours(
+    table: FeatureTable, metric: str, folds: list[Fold], *, k: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per fold: test rows and their ``k`` nearest training rows (as table row indices)."""
+    result = []
+    for fold in folds:
+        base = _vectors(table, metric, table.X[fold.train], fit_rows=fold.train)
+        queries = _vectors(table, metric, table.X[fold.test], fit_rows=fold.train)
+        result.append((fold.test, fold.train[_search(base, queries, k)]))
+    return result
+
+
+def neighbour_report(
+    table: FeatureTable, folds: list[Fold], *, ks: tuple[int, ...] = KS
+) -> dict[str, Any]:
+    """Precision@k (mean ± std over folds) and hubness at the largest k, for every metric."""
+    k_max = max(ks)
+    report: dict[str, Any] = {}
+    for metric in METRICS:
+        per_fold = _split_neighbours(table, metric, folds, k=k_max)
+        entry: dict[str, Any] = {}
+        for k in ks:
+            entry[f"precision@{k}"] = _mean_std(
+                [
+                    float(np.mean(table.labels[nb[:, :k]] == table.labels[test][:, None]))
+                    for test, nb in per_fold
+                ]
+            )
+        hubs = []
+        for (_, nb), fold in zip(per_fold, folds, strict=True):
+            h = hubness(nb, fold.train)
+            h["max_k_occurrence_song"] = table.filenames[h.pop("max_k_occurrence_row")]
+            hubs.append(h)
+        entry[f"hubness@{k_max}"] = hubs
+        report[metric] = entry
+    return report
+
+
+def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and ECE per fold (mean ± std), and pooled per-genre scores.
+
+    ``folds`` come from `out_of_fold_predictions`; every test song is predicted by a model that
+    never saw it, with a temperature fitted on other folds.
+    """
+    classes = [str(c) for c in np.unique(table.labels)]
+    accuracy, macro_f1, ece, ece_raw = [], [], [], []
+    for fold in folds:
+        y = np.searchsorted(classes, table.labels[fold["test"]])
+        predicted = fold["calibrated"].argmax(axis=1)
+        accuracy.append(float(np.mean(predicted == y)))
+        macro_f1.append(float(f1_score(y, predicted, labels=range(len(classes)), average="macro")))
+        ece.append(expected_calibration_error(fold["calibrated"], y))
+        ece_raw.append(expected_calibration_error(fold["raw"], y))
+    y = np.searchsorted(classes, np.concatenate([table.labels[f["test"]] for f in folds]))
+    calibrated = np.vstack([f["calibrated"] for f in folds])
+    raw = np.vstack([f["raw"] for f in folds])
+    predicted = calibrated.argmax(axis=1)
+    precision, recall, _, _ = precision_recall_fscore_support(
+        y, predicted, labels=range(len(classes)), zero_division=0
+    )
+    confidence, correct = confidence_and_correct(calibrated, y)
+    sure = confidence >= UNCERTAIN_BELOW
+    return {
+        "accuracy": _mean_std(accuracy),
+        "macro_f1": _mean_std(macro_f1),
+        "ece": _mean_std(ece),
+        "ece_uncalibrated": _mean_std(ece_raw),
+        "ece_pooled": expected_calibration_error(calibrated, y),
+        "ece_pooled_uncalibrated": expected_calibration_error(raw, y),
+        "temperatures": [f["temperature"] for f in folds],
+        "per_genre": {
+            c: {"precision": float(p), "recall": float(r)}
+            for c, p, r in zip(classes, precision, recall, strict=True)
+        },
+        "classes": classes,
+        "confusion": confusion_matrix(y, predicted, labels=range(len(classes))).tolist(),
+        "uncertain_below": UNCERTAIN_BELOW,
+        "uncertain_share": float(np.mean(~sure)),
+        "accuracy_when_sure": float(np.mean(correct[sure])) if sure.any() else None,
+        "accuracy_when_uncertain": float(np.mean(correct[~sure])) if (~sure).any() else None,
+        "_reliability": {"confidence": confidence.tolist(), "correct": correct.tolist()},
+    }
+
+
+def evaluate_table(
+    table: FeatureTable, *, seed: int = 0, n_jobs: int | None = None
+) -> dict[str, Any]:
+    """Neighbour precision@1/5/10 and hubness per metric, and the genre model's scores.
+
+    Both on the honest split (the bundled artist-filtered GTZAN folds, or group K-fold on the
+    table's ``group`` column) and on stratified K-fold, which is optimistic because an artist's
+    songs land on both sides. Test songs are searched against that fold's training songs;
+    every scaler, projection and model is fitted on the training rows only.
+
+    Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
+    the figures.
+    """
+    started = time.perf_counter()
+    splits = evaluation_splits(table, seed=seed)
+    predictions = out_of_fold_predictions(table, seed=seed, n_jobs=n_jobs)
+    result: dict[str, Any] = {
+        "table_sha256": table.sha256,
+        "n_songs": len(table),
+        "splits": {name: len(folds) for name, folds in splits.items()},
+        "neighbours": {name: neighbour_report(table, folds) for name, folds in splits.items()},
+        "genre": {name: genre_report(table, predictions[name]) for name in splits},
+    }
+    result["seconds"] = time.perf_counter() - started
     return result

@@ -267,7 +267,7 @@ class Library:
             id_parts.append(ids)
             vector_parts.append(self.vectors(raw).astype(np.float32))
         if not id_parts:
-            id_parts, vector_parts = [np.zeros(0, np.int64)], [np.zeros((0, N_FEATURES))]
+            id_parts, vector_parts = [np.zeros(0, np.int64)], [np.zeros((0, self.scaler.dim))]
         return VectorIndex.build(np.concatenate(id_parts), np.vstack(vector_parts), kind=kind)
 
     def _save(self, index: VectorIndex, synced_at: datetime | None) -> Manifest:
@@ -283,11 +283,11 @@ class Library:
         try:
             manifest = read_manifest(self.settings.index_dir)
             if manifest is None or manifest.scaler_version != self.scaler.version:
-                return VectorIndex.empty(N_FEATURES), None
+                return VectorIndex.empty(self.scaler.dim), None
             return load_index(self.settings.index_dir)
         except StoreError:
             # A damaged index is only derived data: start over from the rows.
-            return VectorIndex.empty(N_FEATURES), None
+            return VectorIndex.empty(self.scaler.dim), None
 
     def load_index(self) -> tuple[VectorIndex, Manifest]:
         """The saved index for queries, synced from the database first if it is missing."""

@@ -1,8 +1,12 @@
-"""Standardization of the 57 features, so that no single feature dominates cosine similarity.
+"""The transform from 57 raw features to an index vector: the metric of "sounds alike".
 
 Raw GTZAN features span about ten orders of magnitude (``spectral_centroid_var`` is near 1e6,
 ``zero_crossing_rate_var`` near 1e-4), so raw cosine is decided by a few variance columns. The
-scaler is fitted once on the feature table and stored as JSON (never pickle) next to the index.
+scaler takes the log of the variance columns (they are heavy-tailed and positive), standardizes
+every column, and then, with the default ``lda`` metric, applies the learned projection of
+`indexer.metric`. It is fitted once on the labelled feature table and stored as JSON (never
+pickle) next to the index; its version hash covers every number, so a new metric rebuilds the
+index.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.errors import ModelError
+from indexer.metric import Projection, fit_projection
 from indexer.schema import FEATURE_NAMES, N_FEATURES
 from indexer.table import bundled_table_path, load_table
 
@@ -28,36 +33,71 @@ log = logging.getLogger(__name__)
 
 SCALER_FILENAME = "scaler.json"
 _FORMAT = "soundalike-scaler"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+
+METRICS = ("standardized", "lda")
+DEFAULT_METRIC = "lda"
+# Variances are positive with long right tails; their logs are close to normal, which is what
+# standardization and LDA assume. Measured on the artist-filtered folds: LDA precision@5 0.46
+# without the log, 0.49 with it.
+LOG_COLUMNS = tuple(name for name in FEATURE_NAMES if name.endswith("_var"))
 
 
 @dataclass(frozen=True, eq=False)
 class Scaler:
-    """Per-feature mean and scale fitted on a feature table.
+    """Per-feature mean and scale fitted on a feature table, and an optional learned projection.
 
     Attributes
     ----------
     mean, scale : np.ndarray [shape=(57,)]
-        float64; ``scale`` is 1 for constant columns so they map to 0 instead of NaN.
+        float64, of the features after the log of ``log_columns``; ``scale`` is 1 for constant
+        columns so they map to 0 instead of NaN.
     feature_names : tuple[str, ...]
         Column order the scaler was fitted in; must equal ``FEATURE_NAMES``.
     source_sha256 : str
         Hash of the table the scaler was fitted on.
+    log_columns : tuple[str, ...]
+        Columns replaced by their natural log before standardizing (empty in format 1 files).
+    projection : Projection or None
+        The learned metric (``metric == "lda"``); None for plain standardized cosine.
     """
 
     mean: np.ndarray
     scale: np.ndarray
     feature_names: tuple[str, ...]
     source_sha256: str
+    log_columns: tuple[str, ...] = ()
+    projection: Projection | None = None
+
+    @property
+    def metric(self) -> str:
+        """``"lda"`` with a learned projection, else ``"standardized"``."""
+        return "standardized" if self.projection is None else "lda"
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors `transform` returns (the index dimension)."""
+        return N_FEATURES if self.projection is None else self.projection.dim
 
     @property
     def version(self) -> str:
-        """Short hash of mean, scale and names: vectors made by different scalers don't mix."""
+        """Short hash of every number and name: vectors made by different scalers don't mix."""
         digest = hashlib.sha256()
         digest.update(np.ascontiguousarray(self.mean, dtype="<f8").tobytes())
         digest.update(np.ascontiguousarray(self.scale, dtype="<f8").tobytes())
         digest.update("\0".join(self.feature_names).encode())
+        # Format 1 scalers (no log, no projection) keep the version they were saved with.
+        if self.log_columns:
+            digest.update(b"\0log\0" + "\0".join(self.log_columns).encode())
+        if self.projection is not None:
+            for part in self.projection.digest_parts():
+                digest.update(part)
         return digest.hexdigest()[:12]
+
+    def standardize(self, raw: np.ndarray) -> np.ndarray:
+        """Log of ``log_columns``, then (x - mean) / scale; float64 [shape=(n, 57)]."""
+        return (_log_columns(as_feature_matrix(raw), self.log_columns) - self.mean) / self.scale
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Standardize, then L2-normalize each row so that inner product equals cosine.
@@ -69,18 +109,36 @@ class Scaler:
 
         Returns
         -------
-        np.ndarray [shape=(n, 57)]
+        np.ndarray [shape=(n, dim)]
             float32 unit rows; a row equal to the mean stays all zeros rather than NaN.
         """
-        X = as_feature_matrix(raw)
-        return _unit_rows((X - self.mean) / self.scale)
+        Z = self.standardize(raw)
+        if self.projection is not None:
+            Z = self.projection.transform(Z)
+        return _unit_rows(Z)
 
 
-def fit_scaler(X: np.ndarray, *, source_sha256: str) -> Scaler:
-    """Fit mean and population standard deviation per column of ``X`` [shape=(n, 57)]."""
+def fit_scaler(
+    X: np.ndarray,
+    *,
+    source_sha256: str,
+    labels: np.ndarray | None = None,
+    metric: str = "standardized",
+) -> Scaler:
+    """Fit the transform on rows ``X`` [shape=(n, 57)].
+
+    ``metric="standardized"``: mean and population standard deviation per column (no log), the
+    transform of format 1. ``metric="lda"``: the same on the log of the variance columns, then
+    LDA fitted on ``labels`` [shape=(n,)] (see `indexer.metric`).
+    """
+    if metric not in METRICS:
+        raise ModelError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     X = as_feature_matrix(X)
     if X.shape[0] == 0:
         raise ModelError("cannot fit a scaler on zero rows")
+    log_columns = LOG_COLUMNS if metric == "lda" else ()
+    if log_columns:
+        X = _log_columns(X, log_columns)
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     # A constant column carries no information: map it to exactly 0 (its value as the mean, since
@@ -88,9 +146,33 @@ def fit_scaler(X: np.ndarray, *, source_sha256: str) -> Scaler:
     constant = np.ptp(X, axis=0) == 0
     mean[constant] = X[0, constant]
     scale[constant | (scale == 0)] = 1.0
+    projection = None
+    if metric == "lda":
+        if labels is None or len(labels) != X.shape[0]:
+            raise ModelError("the lda metric needs one label per row")
+        projection = fit_projection((X - mean) / scale, np.asarray(labels))
     return Scaler(
-        mean=mean, scale=scale, feature_names=tuple(FEATURE_NAMES), source_sha256=source_sha256
+        mean=mean,
+        scale=scale,
+        feature_names=tuple(FEATURE_NAMES),
+        source_sha256=source_sha256,
+        log_columns=log_columns,
+        projection=projection,
     )
+
+
+def _log_columns(X: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    if not names:
+        return X
+    columns = [FEATURE_NAMES.index(name) for name in names]
+    values = X[:, columns]
+    if (values <= 0).any():
+        # Silence gives a variance of exactly 0; clamp rather than produce -inf, far below any
+        # real song (the smallest variance in GTZAN is about 1e-6).
+        values = np.maximum(values, 1e-12)
+    out = X.copy()
+    out[:, columns] = np.log(values)
+    return out
 
 
 def raw_unit_vectors(raw: np.ndarray) -> np.ndarray:
@@ -112,6 +194,9 @@ def save_scaler(scaler: Scaler, path: Path) -> None:
         # json writes floats with repr, which round-trips float64 exactly.
         "mean": [float(v) for v in scaler.mean],
         "scale": [float(v) for v in scaler.scale],
+        "metric": scaler.metric,
+        "log_columns": list(scaler.log_columns),
+        "projection": None if scaler.projection is None else scaler.projection.to_json(),
     }
     _write_atomic(Path(path), (json.dumps(document, indent=1) + "\n").encode())
 
@@ -127,7 +212,7 @@ def load_scaler(path: Path) -> Scaler:
         raise ModelError(f"{path}: scaler file is unreadable: {exc}") from exc
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         raise ModelError(f"{path}: not a soundalike scaler file")
-    if document.get("format_version") != _FORMAT_VERSION:
+    if document.get("format_version") not in _READABLE_VERSIONS:
         raise ModelError(f"{path}: unsupported scaler format {document.get('format_version')!r}")
     names = document.get("feature_names")
     if names != list(FEATURE_NAMES):
@@ -142,26 +227,48 @@ def load_scaler(path: Path) -> Scaler:
         raise ModelError(f"{path}: scaler needs {N_FEATURES} means and scales")
     if not (np.isfinite(mean).all() and np.isfinite(scale).all() and (scale > 0).all()):
         raise ModelError(f"{path}: scaler has non-finite or non-positive values")
-    scaler = Scaler(mean=mean, scale=scale, feature_names=tuple(names), source_sha256=source_sha256)
+    log_columns = document.get("log_columns") or []
+    if not isinstance(log_columns, list) or not set(log_columns) <= set(FEATURE_NAMES):
+        raise ModelError(f"{path}: scaler has unknown log columns")
+    projection = None
+    if document.get("projection") is not None:
+        try:
+            projection = Projection.from_json(document["projection"], n_features=N_FEATURES)
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from exc
+    scaler = Scaler(
+        mean=mean,
+        scale=scale,
+        feature_names=tuple(names),
+        source_sha256=source_sha256,
+        log_columns=tuple(log_columns),
+        projection=projection,
+    )
     if document.get("version") != scaler.version:
         raise ModelError(f"{path}: scaler version does not match its values")
     return scaler
 
 
-def ensure_scaler(model_dir: Path) -> Scaler:
+def ensure_scaler(model_dir: Path, *, metric: str = DEFAULT_METRIC) -> Scaler:
     """Load ``model_dir/scaler.json``, or fit it on the bundled table and save it on first need.
 
-    A lock file serializes concurrent callers, so two processes starting together fit it once.
-    A present but corrupt file raises `ModelError` rather than being overwritten silently.
+    A saved scaler of another metric (a format 1 file from before the learned metric) is
+    refitted with ``metric`` and replaced; its new version makes `Library.sync_index` rebuild
+    the index. A lock file serializes concurrent callers, so two processes starting together
+    fit it once. A present but corrupt file raises `ModelError` rather than being overwritten.
     """
     model_dir = Path(model_dir)
     path = model_dir / SCALER_FILENAME
     with locked(model_dir / ".scaler.lock"):
         if path.exists():
-            return load_scaler(path)
-        log.info("no scaler in %s; fitting the scaler on the bundled table", model_dir)
+            scaler = load_scaler(path)
+            if scaler.metric == metric:
+                return scaler
+            log.info("scaler in %s uses %s; refitting with %s", model_dir, scaler.metric, metric)
+        else:
+            log.info("no scaler in %s; fitting the scaler on the bundled table", model_dir)
         table = load_table(bundled_table_path())
-        scaler = fit_scaler(table.X, source_sha256=table.sha256)
+        scaler = fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric=metric)
         save_scaler(scaler, path)
         return scaler
 

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request, send_file
 from db import repo
 from db.models import Song
 from indexer.features import extract_file_features
+from indexer.genre import UNCERTAIN
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
 from indexer.scan import expand_paths
@@ -39,11 +40,27 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
 
 
 def genre_json(song: Song, *, full: bool) -> dict[str, Any]:
-    """A song's genre label and confidence (and all class probabilities when ``full``)."""
-    genre: dict[str, Any] = {"label": song.genre, "confidence": song.genre_confidence}
+    """A song's genre label, its probability and top 3 (and all probabilities when ``full``).
+
+    ``label`` is ``"uncertain"`` when the top probability is below the model's threshold; ``top``
+    then names the candidates.
+    """
+    probabilities = song.genre_probabilities or {}
+    genre: dict[str, Any] = {
+        "label": song.genre,
+        "confidence": song.genre_confidence,
+        "probability": song.genre_confidence,
+        "top": top_genres(probabilities),
+    }
     if full:
-        genre["probabilities"] = song.genre_probabilities or {}
+        genre["probabilities"] = probabilities
     return genre
+
+
+def top_genres(probabilities: dict[str, float], n: int = 3) -> list[dict[str, Any]]:
+    """The ``n`` most probable genres, best first."""
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])[:n]
+    return [{"label": label, "probability": p} for label, p in ranked]
 
 
 def song_json(song: Song) -> dict[str, Any]:
@@ -119,10 +136,36 @@ def get_song(song_id: int):  # type: ignore[no-untyped-def]
 def similar_songs(song_id: int):  # type: ignore[no-untyped-def]
     """The ``k`` nearest songs by cosine, the song itself excluded."""
     k = int_arg("k", default=10, low=1, high=MAX_K)
+    genre = (request.args.get("genre") or "").strip() or None
     st = state()
+    if genre is not None and genre not in [*st.library.genre_model.classes, UNCERTAIN]:
+        raise ApiError(400, "bad_parameter", f"unknown genre {genre!r}")
     index, _ = st.index()
-    song, neighbours = st.library.similar_to_song(song_id, k=k, index=index)
+    # With a genre filter, search deeper and keep the first k of that predicted genre.
+    fetch = k if genre is None else min(max(len(index), 1), max(20 * k, 200))
+    song, neighbours = st.library.similar_to_song(song_id, k=fetch, index=index)
+    if genre is not None:
+        neighbours = [n for n in neighbours if n.song.genre == genre][:k]
     return jsonify({"song": song_json(song), "neighbours": [neighbour_json(n) for n in neighbours]})
+
+
+@bp.get("/model")
+def model_info():  # type: ignore[no-untyped-def]
+    """The genre model's version and measured scores, and the neighbour metric in use."""
+    library = state().library
+    model = library.genre_model
+    return jsonify(
+        {
+            "version": model.version,
+            "classes": model.classes,
+            "trained_at": model.trained_at,
+            "table_sha256": model.table_sha256,
+            "scores": model.scores,
+            "temperature": model.temperature,
+            "uncertain_below": model.uncertain_below,
+            "metric": {"kind": library.scaler.metric, "scaler_version": library.scaler.version},
+        }
+    )
 
 
 @bp.get("/songs/<int:song_id>/audio")
@@ -160,6 +203,8 @@ def similar_upload():  # type: ignore[no-untyped-def]
             "genre": {
                 "label": prediction.label,
                 "confidence": prediction.confidence,
+                "probability": prediction.confidence,
+                "top": [{"label": label, "probability": p} for label, p in prediction.top],
                 "probabilities": prediction.probabilities,
             },
             "neighbours": [neighbour_json(n) for n in neighbours],

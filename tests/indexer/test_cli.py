@@ -135,17 +135,28 @@ def test_train_on_a_users_table_relabels_the_library(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_evaluate_reports_both_metrics(
-    runner: CliRunner, settings: Settings, small_table: Path
+def test_evaluate_reports_every_metric_and_writes_figures(
+    runner: CliRunner, settings: Settings, small_table: Path, tmp_path: Path
 ) -> None:
-    result = invoke(runner, settings, "evaluate", "--table", str(small_table), "--json")
-    report = json.loads(result.output)
-    precision = report["neighbour_precision"]
-    assert set(precision) == {"raw_cosine", "standardized_cosine"}
-    assert (
-        precision["standardized_cosine"]["leave_one_out"] > precision["raw_cosine"]["leave_one_out"]
+    out = tmp_path / "report"
+    result = invoke(
+        runner, settings, "evaluate", "--table", str(small_table), "--json", "--out", str(out)
     )
-    assert "stratified_kfold" in report["genre_accuracy"]
+    report = json.loads(result.output[result.output.index("{") :])
+    assert set(report["neighbours"]) == {"group_kfold", "stratified_kfold"}
+    metrics = report["neighbours"]["group_kfold"]
+    assert set(metrics) == {"raw_cosine", "standardized_cosine", "lda"}
+    assert (
+        metrics["standardized_cosine"]["precision@5"]["mean"]
+        > (metrics["raw_cosine"]["precision@5"]["mean"])
+    )
+    assert "ece_pooled" in report["genre"]["group_kfold"]
+    assert {p.name for p in out.iterdir()} == {
+        "evaluation.json",
+        "confusion.png",
+        "reliability.png",
+        "song_map.png",
+    }
 
 
 def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_path: Path) -> None:

@@ -81,6 +81,29 @@ def test_predict_one_song(model: GenreModel, table: FeatureTable) -> None:
     assert prediction.probabilities["metal"] == prediction.confidence
 
 
+def test_probabilities_are_calibrated_on_held_out_artists(model: GenreModel) -> None:
+    # Trees are over-confident on unseen artists, so the fitted temperature softens (T > 1).
+    assert 1.0 < model.temperature < 3.0
+    honest = model.scores["artist_filter"]
+    assert 0 <= honest["ece_mean"] < 0.15
+
+
+def test_low_confidence_is_uncertain_with_top_3(model: GenreModel, table: FeatureTable) -> None:
+    # A blend of a classical and a metal song sits between genres.
+    blend = (
+        table.X[table.filenames.index("classical.00000.wav")]
+        + table.X[table.filenames.index("metal.00000.wav")]
+    ) / 2
+    sure = GenreModel(**{**model.__dict__, "uncertain_below": 0.0}).predict(blend)[0]
+    unsure = GenreModel(**{**model.__dict__, "uncertain_below": 1.0}).predict(blend)[0]
+    assert sure.label in model.classes
+    assert unsure.label == "uncertain"
+    assert unsure.confidence == sure.confidence
+    assert len(unsure.top) == 3
+    assert unsure.top[0] == (sure.label, sure.confidence)
+    assert [p for _, p in unsure.top] == sorted((p for _, p in unsure.top), reverse=True)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_non_finite_input_raises(model: GenreModel, table: FeatureTable, value: float) -> None:
     X = table.X[:2].copy()
@@ -102,6 +125,9 @@ def test_save_load_round_trip(saved: Path, model: GenreModel, table: FeatureTabl
     assert json.loads((saved / BOOSTER_FILENAME).read_bytes())["learner"]
     meta = json.loads((saved / META_FILENAME).read_text())
     assert meta["classes"] == model.classes
+    assert meta["temperature"] == model.temperature
+    assert meta["uncertain_below"] == model.uncertain_below
+    assert loaded.temperature == model.temperature
     assert sorted(p.name for p in saved.iterdir()) == [BOOSTER_FILENAME, META_FILENAME]
 
 

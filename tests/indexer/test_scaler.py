@@ -29,6 +29,11 @@ def table() -> FeatureTable:
 
 
 @pytest.fixture(scope="module")
+def lda_scaler(table: FeatureTable) -> Scaler:
+    return fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric="lda")
+
+
+@pytest.fixture(scope="module")
 def scaler(table: FeatureTable) -> Scaler:
     return fit_scaler(table.X, source_sha256=table.sha256)
 
@@ -146,8 +151,9 @@ def test_missing_file_raises(tmp_path: Path) -> None:
 
 
 def test_ensure_scaler_fits_once_then_loads(
-    tmp_path: Path, scaler: Scaler, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, lda_scaler: Scaler, caplog: pytest.LogCaptureFixture
 ) -> None:
+    scaler = lda_scaler
     model_dir = tmp_path / "model"
     caplog.set_level(logging.INFO, logger="indexer.scaler")
     # Four callers at once: the lock makes them agree on one file.
@@ -164,3 +170,47 @@ def test_ensure_scaler_does_not_overwrite_a_corrupt_file(tmp_path: Path) -> None
     with pytest.raises(ModelError, match="unreadable"):
         ensure_scaler(tmp_path)
     assert (tmp_path / "scaler.json").read_text() == "{"
+
+
+def test_lda_metric_round_trips_and_versions_its_projection(
+    tmp_path: Path, table: FeatureTable, scaler: Scaler, lda_scaler: Scaler
+) -> None:
+    vecs = lda_scaler.transform(table.X)
+    # 10 genre posteriors (square roots) and 9 discriminant directions.
+    assert vecs.shape == (len(table), 19) == (len(table), lda_scaler.dim)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-6)
+    assert lda_scaler.metric == "lda"
+    assert lda_scaler.version != scaler.version
+    path = tmp_path / "scaler.json"
+    save_scaler(lda_scaler, path)
+    assert "projection" in json.loads(path.read_text())
+    loaded = load_scaler(path)
+    assert loaded.version == lda_scaler.version
+    np.testing.assert_array_equal(loaded.transform(table.X), vecs)
+
+
+def test_lda_metric_puts_a_genre_nearer_to_itself(table: FeatureTable, lda_scaler: Scaler) -> None:
+    vecs = lda_scaler.transform(table.X)
+    same = table.labels[:, None] == table.labels[None, :]
+    sims = vecs @ vecs.T
+    assert sims[same].mean() > sims[~same].mean() + 0.5
+
+
+def test_lda_metric_refuses_one_genre() -> None:
+    X = np.random.default_rng(0).normal(size=(20, 57)) ** 2
+    with pytest.raises(ModelError, match="at least 2 genres"):
+        fit_scaler(X, source_sha256="t", labels=np.array(["a"] * 20), metric="lda")
+
+
+def test_ensure_scaler_upgrades_a_format_1_file(
+    tmp_path: Path, scaler: Scaler, lda_scaler: Scaler
+) -> None:
+    path = tmp_path / "scaler.json"
+    save_scaler(scaler, path)
+    document = json.loads(path.read_text())
+    for key in ("metric", "log_columns", "projection"):
+        del document[key]
+    path.write_text(json.dumps({**document, "format_version": 1}))
+    assert load_scaler(path).version == scaler.version  # old files keep their version
+    assert ensure_scaler(tmp_path).version == lda_scaler.version
+    assert load_scaler(path).metric == "lda"

@@ -65,7 +65,34 @@ def test_song_and_its_neighbours(filled: Flask) -> None:
         (n["score"] for n in neighbours), reverse=True
     )
     assert set(neighbours[0]) == {"id", "title", "artist", "album", "score", "genre"}
-    assert set(neighbours[0]["genre"]) == {"label", "confidence"}
+    assert set(neighbours[0]["genre"]) == {"label", "confidence", "probability", "top"}
+    top = song["genre"]["top"]
+    assert len(top) == 3
+    assert top[0]["probability"] == song["genre"]["probability"] == song["genre"]["confidence"]
+    assert [t["probability"] for t in top] == sorted((t["probability"] for t in top), reverse=True)
+
+
+def test_similar_keeps_one_genre(filled: Flask) -> None:
+    client = filled.test_client()
+    songs = client.get("/api/songs").get_json()["items"]
+    first, genre = songs[0]["id"], songs[1]["genre"]["label"]
+    wanted = sum(s["genre"]["label"] == genre for s in songs[1:])
+    body = client.get(f"/api/songs/{first}/similar?k=10&genre={genre}").get_json()
+    assert len(body["neighbours"]) == wanted
+    assert {n["genre"]["label"] for n in body["neighbours"]} == {genre}
+    response = client.get(f"/api/songs/{first}/similar?genre=polka")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_parameter"
+
+
+def test_model_reports_version_and_scores(filled: Flask) -> None:
+    body = filled.test_client().get("/api/model").get_json()
+    assert body["version"].startswith("xgb-")
+    assert len(body["classes"]) == 10
+    assert set(body["scores"]) == {"artist_filter", "stratified_kfold"}
+    assert 0.4 < body["scores"]["artist_filter"]["accuracy_mean"] < 0.7
+    assert body["metric"]["kind"] == "lda"
+    assert body["temperature"] > 0
 
 
 @pytest.mark.parametrize(
@@ -104,6 +131,7 @@ def test_upload_of_a_library_clip_finds_itself_first(filled: Flask, music: Path)
     assert body["neighbours"][0]["score"] == pytest.approx(1.0, abs=1e-4)
     assert body["genre"]["label"]
     assert len(body["genre"]["probabilities"]) == 10
+    assert len(body["genre"]["top"]) == 3
 
 
 def test_upload_errors(client: FlaskClient) -> None:
