@@ -132,6 +132,7 @@ function explainUploadError(file, err) {
 
 async function upload(file) {
   if (!file) return;
+  $("#file").value = ""; // the same file can be chosen again after an error
   const problem = checkFile(file);
   if (problem) { uploadMessage(problem, "error"); return; }
   uploadMessage(`Analysing “${file.name}”… this takes a few seconds.`, "busy");
@@ -151,8 +152,6 @@ async function upload(file) {
     $("#song-panel").scrollIntoView({ block: "start" });
   } catch (err) {
     uploadMessage(explainUploadError(file, err), "error");
-  } finally {
-    $("#file").value = "";
   }
 }
 
