@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install browser run test lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,11 +20,20 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create the virtual environment and install Soundalike into it
 
+# The page's tests drive Debian's chromium through Playwright; never a downloaded browser.
+browser: ## Install Debian's chromium for the page's tests (apt-get, with sudo unless root)
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 run: install ## Index the bundled demo library (SQLite) and serve it on http://$(HOST):$(PORT)/
 	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike index demo/library
 	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike serve --host $(HOST) --port $(PORT)
 
-test: install ## Lint, then run the whole test suite (SQLite and PostgreSQL)
+test: install browser ## Lint, then run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

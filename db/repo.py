@@ -97,6 +97,30 @@ def genre_counts(session: Session) -> dict[str, int]:
     return {genre or "unknown": int(n) for genre, n in rows}
 
 
+@dataclass(frozen=True)
+class SongLabel:
+    """Just enough of a song to name it and colour it by genre."""
+
+    id: int
+    title: str
+    artist: str | None
+    genre: str | None
+
+
+def song_labels(session: Session, ids: Sequence[int]) -> dict[int, SongLabel]:
+    """Titles, artists and genres for many songs, without loading features or probabilities."""
+    labels: dict[int, SongLabel] = {}
+    id_list = [int(i) for i in ids]
+    for start in range(0, len(id_list), STREAM_BATCH):
+        rows = session.execute(
+            select(Song.id, Song.title, Song.artist, Song.genre).where(
+                Song.id.in_(id_list[start : start + STREAM_BATCH])
+            )
+        ).all()
+        labels.update({row.id: SongLabel(*row) for row in rows})
+    return labels
+
+
 def file_states(session: Session) -> dict[str, FileState]:
     """Every known file keyed by path, with what a rescan needs to compare."""
     rows = session.execute(

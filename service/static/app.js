@@ -1,123 +1,190 @@
-// Soundalike page: plain JS over the JSON API, no build step, no network beyond this server.
+// Soundalike page: plain JS over the JSON API; no build step, nothing fetched but this server.
 "use strict";
 
-const $ = (sel) => document.querySelector(sel);
+const AUDIO_EXTENSIONS = ["wav", "flac", "ogg", "oga", "opus", "mp3", "m4a", "aac", "wma", "aif", "aiff"];
+const K = 10;
 
-async function api(path, options) {
-  const response = await fetch(path, options);
-  const body = await response.json().catch(() => ({ message: response.statusText }));
-  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-  return body;
+function songLink(song) {
+  return el("a", { href: `#/song/${song.id}`, className: "song-link" }, songName(song));
 }
 
-function chip(genre) {
-  const span = document.createElement("span");
-  span.className = "chip";
-  const conf = genre.confidence == null ? "" : ` ${Math.round(genre.confidence * 100)}%`;
-  span.textContent = `${genre.label || "?"}${conf}`;
-  return span;
+function player(song, { preload }) {
+  const audio = el("audio", { controls: true, preload, src: `/api/songs/${song.id}/audio` });
+  audio.setAttribute("aria-label", `Play ${songName(song)}`);
+  return audio;
 }
 
-function songButton(song) {
-  const button = document.createElement("button");
-  button.className = "link";
-  button.type = "button";
-  button.textContent = song.artist ? `${song.artist} – ${song.title}` : song.title;
-  button.addEventListener("click", () => openSong(song.id));
-  return button;
-}
-
-function scoreBar(score) {
-  const bar = document.createElement("span");
-  bar.className = "score";
-  bar.title = `cosine ${score.toFixed(3)}`;
-  const fill = document.createElement("span");
-  fill.style.width = `${Math.max(0, score) * 100}%`;
+function meter(value, { label, colour }) {
+  // A bar for a value in [0, 1]; the number is printed beside it, so the bar is decoration.
+  const fill = el("span", { className: "fill" });
+  fill.style.width = `${Math.max(0, Math.min(1, value)) * 100}%`;
+  if (colour) fill.style.background = colour;
+  const bar = el("span", { className: "bar", title: label });
+  bar.setAttribute("aria-hidden", "true");
   bar.append(fill);
   return bar;
 }
 
-function showNeighbours(neighbours) {
-  const list = $("#neighbours");
-  list.replaceChildren();
-  for (const n of neighbours) {
-    const li = document.createElement("li");
-    const value = document.createElement("span");
-    value.className = "muted";
-    value.textContent = n.score.toFixed(3);
-    li.append(scoreBar(n.score), value, songButton(n), chip(n.genre));
-    list.append(li);
+function genreBars(genre) {
+  const top = Object.entries(genre.probabilities || {}).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  const list = el("ul", { className: "bars genre-probs" });
+  list.setAttribute("aria-label", "Top three genre probabilities");
+  for (const [label, p] of top) {
+    list.append(el("li", {}, el("span", { className: "label" }, label),
+      meter(p, { label: `${label} ${percent(p)}`, colour: genreColour(label) }),
+      el("span", { className: "value" }, percent(p))));
   }
+  return list;
 }
+
+function showNeighbours(neighbours) {
+  $("#neighbours-h").hidden = false;
+  const list = $("#neighbours");
+  list.replaceChildren(...neighbours.map((n) => {
+    const score = el("span", { className: "value", title: "cosine similarity" }, n.score.toFixed(3));
+    const head = el("div", { className: "row" }, meter(n.score, { label: `cosine ${n.score.toFixed(3)}` }),
+      score, songLink(n), chip(n.genre));
+    return el("li", { className: "neighbour" }, head, player(n, { preload: "none" }));
+  }));
+  if (!neighbours.length) list.append(el("li", { className: "muted" }, "No other songs in the library yet."));
+}
+
+function facts(pairs) {
+  const dl = el("dl", { className: "facts" });
+  for (const [term, value] of pairs) if (value) dl.append(el("dt", {}, term), el("dd", {}, value));
+  return dl;
+}
+
+let searchCount = 0;
 
 async function search() {
   const q = $("#q").value.trim();
+  const mine = ++searchCount;
   try {
     const page = await api(`/api/songs?limit=50&q=${encodeURIComponent(q)}`);
-    const list = $("#songs");
-    list.replaceChildren();
-    for (const song of page.items) {
-      const li = document.createElement("li");
-      li.append(songButton(song), chip(song.genre));
-      list.append(li);
-    }
-    $("#songs-count").textContent = `${page.items.length} of ${page.total} songs`;
+    if (mine !== searchCount) return; // a newer search answered first or is on its way
+    $("#songs").replaceChildren(...page.items.map((song) => el("li", {}, songLink(song), chip(song.genre))));
+    const shown = page.items.length < page.total ? `${page.items.length} of ${page.total}` : `${page.total}`;
+    $("#songs-count").textContent = page.total
+      ? `${shown} song${page.total === 1 ? "" : "s"}${q ? ` matching “${q}”` : ""}`
+      : q ? `No song matches “${q}”.` : "The library is empty: run soundalike index on a folder.";
   } catch (err) {
     $("#songs-count").textContent = err.message;
   }
 }
 
-async function openSong(id) {
+let songCount = 0;
+
+async function openSong(id, { focus }) {
+  const box = $("#song");
+  const mine = ++songCount;
+  box.setAttribute("aria-busy", "true");
   try {
-    const result = await api(`/api/songs/${id}/similar?k=10`);
-    const song = result.song;
-    const box = $("#song");
-    box.replaceChildren();
-    const title = document.createElement("p");
-    title.append(songButton(song), " ", chip(song.genre));
-    const audio = document.createElement("audio");
-    audio.controls = true;
-    audio.preload = "none";
-    audio.src = song.audio_url;
-    box.append(title, audio);
-    showNeighbours(result.neighbours);
+    const { song, neighbours } = await api(`/api/songs/${id}/similar?k=${K}`);
+    if (mine !== songCount) return; // the user walked on before this answer came
+    document.title = `${song.title} · Soundalike`;
+    const genre = el("p", { className: "genre" }, "Genre: ", chip(song.genre));
+    box.replaceChildren(
+      el("h3", { className: "song-title" }, song.title),
+      facts([["Artist", song.artist], ["Album", song.album],
+        ["Length", formatDuration(song.duration_s)], ["File", song.filename]]),
+      genre, genreBars(song.genre), player(song, { preload: "metadata" }));
+    showNeighbours(neighbours);
+    highlightOnMap(song.id);
+    if (focus) $("#song-panel").focus();
   } catch (err) {
-    $("#song").textContent = err.message;
+    box.replaceChildren(el("p", { className: "error" }, err.message));
+    $("#neighbours").replaceChildren();
+  } finally {
+    box.removeAttribute("aria-busy");
   }
 }
 
-async function upload(event) {
-  event.preventDefault();
-  const file = $("#file").files[0];
+function uploadMessage(text, kind) {
   const message = $("#upload-msg");
-  message.textContent = "";
-  if (!file) { message.textContent = "Choose an audio file first."; return; }
+  message.textContent = text;
+  message.className = kind || "";
+}
+
+function checkFile(file) {
+  // Refuse early what the server would refuse anyway, with words a person can act on.
+  const limit = overview.stats ? overview.stats.max_upload_bytes : null;
+  const ext = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
+  if (!file.type.startsWith("audio/") && !AUDIO_EXTENSIONS.includes(ext)) {
+    return `“${file.name}” is not an audio file${file.type ? ` (${file.type})` : ""}. ` +
+      "Choose a wav, flac, ogg, opus, mp3 or m4a file.";
+  }
+  if (limit && file.size > limit) {
+    return `“${file.name}” is too large: ${formatBytes(file.size)}, the limit is ${formatBytes(limit)}. ` +
+      "A 30 s excerpt is enough.";
+  }
+  if (file.size === 0) return `“${file.name}” is empty.`;
+  return null;
+}
+
+function explainUploadError(file, err) {
+  if (err.status === 413) {
+    return `“${file.name}” is too large for this server (${err.message}). A 30 s excerpt is enough.`;
+  }
+  if (err.code === "bad_audio") return `Could not read “${file.name}” as audio: ${err.message}.`;
+  return `The upload failed: ${err.message}`;
+}
+
+async function upload(file) {
+  if (!file) return;
+  $("#file").value = ""; // the same file can be chosen again after an error
+  const problem = checkFile(file);
+  if (problem) { uploadMessage(problem, "error"); return; }
+  uploadMessage(`Analysing “${file.name}”… this takes a few seconds.`, "busy");
   const form = new FormData();
   form.append("file", file);
   try {
-    const result = await api("/api/similar?k=10", { method: "POST", body: form });
-    const box = $("#song");
-    box.replaceChildren();
-    const title = document.createElement("p");
-    title.append(`${file.name} `, chip(result.genre));
-    box.append(title);
+    const result = await api(`/api/similar?k=${K}`, { method: "POST", body: form });
+    history.pushState(null, "", "#/clip");
+    document.title = `${file.name} · Soundalike`;
+    $("#song").replaceChildren(
+      el("h3", { className: "song-title" }, `Your clip: ${file.name}`),
+      facts([["Length", formatDuration(result.upload.duration_s)], ["Size", formatBytes(file.size)]]),
+      el("p", { className: "genre" }, "Predicted genre: ", chip(result.genre)), genreBars(result.genre));
     showNeighbours(result.neighbours);
+    highlightOnMap(null);
+    uploadMessage(`Done: ${result.neighbours.length} similar songs for “${file.name}”.`, "ok");
+    $("#song-panel").scrollIntoView({ block: "start" });
   } catch (err) {
-    message.textContent = err.message;
+    uploadMessage(explainUploadError(file, err), "error");
   }
 }
 
-async function status() {
-  try {
-    const health = await api("/api/health");
-    $("#status").textContent = `${health.songs} songs, ${health.indexed} indexed, model ${health.model_version}`;
-  } catch (err) {
-    $("#status").textContent = `Service unavailable: ${err.message}`;
+function route({ focus }) {
+  const match = location.hash.match(/^#\/song\/(\d+)$/);
+  if (match) openSong(Number(match[1]), { focus });
+}
+
+function setUpDrop() {
+  const zone = $("#drop");
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (event) => { event.preventDefault(); zone.classList.add("over"); });
   }
+  for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    upload(event.dataTransfer.files[0]);
+  });
+  $("#file").addEventListener("change", () => upload($("#file").files[0]));
+  $("#upload").addEventListener("submit", (event) => { event.preventDefault(); upload($("#file").files[0]); });
 }
 
 let timer;
 $("#q").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 150); });
-$("#upload").addEventListener("submit", upload);
-status();
+document.addEventListener("keydown", (event) => {
+  // "/" jumps to the search box, as on many sites; not while typing somewhere else.
+  if (event.key === "/" && !["INPUT", "TEXTAREA"].includes(document.activeElement.tagName)) {
+    event.preventDefault();
+    $("#q").focus();
+  }
+});
+window.addEventListener("hashchange", () => route({ focus: true }));
+setUpDrop();
+loadOverview().then(() => route({ focus: false }));
+setInterval(loadOverview, 10000);
 search();

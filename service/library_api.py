@@ -1,0 +1,143 @@
+"""The library at a glance, for the page: genre counts, indexing status and a 2-D song map.
+
+Kept apart from :mod:`service.api` because these answers exist for the page's overview, not
+for clients that query neighbours.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify
+
+from db import repo
+from service.state import state
+
+bp = Blueprint("library_api", __name__, url_prefix="/api/library")
+
+_map_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SongMap:
+    """2-D positions of every song, for one index generation."""
+
+    generation: int
+    ids: np.ndarray
+    xy: np.ndarray
+    explained: list[float]
+
+
+def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """PCA of the song vectors to two dimensions, and the share of variance each keeps.
+
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(n, d)]
+        The unit vectors the index searches, so distances on the map follow the cosine.
+
+    Returns
+    -------
+    xy : np.ndarray [shape=(n, 2)]
+        Coordinates scaled into [-1, 1]; each axis's sign is fixed so the map does not flip
+        between generations when little changes.
+    explained : list of two floats
+    """
+    n = vectors.shape[0]
+    xy = np.zeros((n, 2))
+    if n < 2:
+        return xy, [0.0, 0.0]
+    centred = vectors - vectors.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(2, vt.shape[0])
+    components = vt[:k]
+    # Fix each axis's direction by its largest loading, which SVD leaves arbitrary.
+    signs = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
+    xy[:, :k] = centred @ (components * signs[:, None]).T
+    peak = np.abs(xy).max()
+    if peak > 0:
+        xy /= peak
+    total = float((s**2).sum())
+    explained = [float(v / total) if total > 0 else 0.0 for v in (s[:2] ** 2)]
+    return xy, explained + [0.0] * (2 - len(explained))
+
+
+def song_map() -> SongMap:
+    """The map for the current index generation, computed once per generation and worker."""
+    st = state()
+    _, manifest = st.index()
+    cached: SongMap | None = current_app.extensions.get("soundalike_map")
+    if cached is not None and cached.generation == manifest.generation:
+        return cached
+    with _map_lock:
+        id_parts, raw_parts = [], []
+        with st.library.session() as session:
+            for ids, raw in repo.iter_features(session):
+                id_parts.append(ids)
+                raw_parts.append(raw)
+        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
+        vectors = st.library.vectors(np.vstack(raw_parts)) if raw_parts else np.zeros((0, 1))
+        xy, explained = project_2d(vectors)
+        fresh = SongMap(manifest.generation, ids, xy, explained)
+        current_app.extensions["soundalike_map"] = fresh
+        return fresh
+
+
+@bp.get("/stats")
+def library_stats():  # type: ignore[no-untyped-def]
+    """Songs per genre (most first) and how far the index is behind the database."""
+    st = state()
+    index, manifest = st.index()
+    with st.library.session() as session:
+        songs = repo.count_songs(session)
+        genres = repo.genre_counts(session)
+    return jsonify(
+        {
+            "songs": songs,
+            "indexed": len(index),
+            "index_generation": manifest.generation,
+            "synced_at": manifest.synced_at,
+            "index_written_at": manifest.written_at,
+            "model_version": st.library.genre_model.version,
+            "max_upload_bytes": st.settings.max_upload_bytes,
+            "genres": [
+                {"label": label, "count": count}
+                for label, count in sorted(genres.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+        }
+    )
+
+
+@bp.get("/map")
+def library_map():  # type: ignore[no-untyped-def]
+    """Every song at its 2-D PCA position, with title and genre for colouring and tooltips."""
+    st = state()
+    mapped = song_map()
+    with st.library.session() as session:
+        labels = repo.song_labels(session, mapped.ids.tolist())
+    points: list[dict[str, Any]] = []
+    for song_id, (x, y) in zip(mapped.ids.tolist(), mapped.xy.tolist(), strict=True):
+        label = labels.get(song_id)
+        if label is None:  # removed since the map was computed
+            continue
+        points.append(
+            {
+                "id": song_id,
+                "title": label.title,
+                "artist": label.artist,
+                "genre": label.genre,
+                "x": round(x, 5),
+                "y": round(y, 5),
+            }
+        )
+    return jsonify(
+        {
+            "index_generation": mapped.generation,
+            "method": "pca",
+            "explained_variance": [round(v, 4) for v in mapped.explained],
+            "points": points,
+        }
+    )
