@@ -46,8 +46,8 @@ format: install ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install ## Measure search latency and demo indexing time
-	$(BIN)/python bench/search.py
+bench: install ## Measure demo indexing time and query latency (README lists the other benchmarks)
+	$(BIN)/python bench/query.py
 
 clean: ## Remove the virtual environment and the demo data
 	rm -rf $(VENV) .data
