@@ -24,9 +24,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, library=library, reader=IndexReader(settings.index_dir)
     )
 
-    from service import api, errors, pages
+    from service import api, errors, openapi, pages
 
     errors.register(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     return app

@@ -22,6 +22,14 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_K = 100
 MAX_LIMIT = 500
+# Ids are 32-bit integers in PostgreSQL; larger ones cannot exist and would overflow the query.
+MAX_SONG_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _check_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and values.get("song_id", 0) > MAX_SONG_ID:
+        raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
 
 
 def int_arg(name: str, *, default: int, low: int, high: int) -> int:
