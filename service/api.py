@@ -117,6 +117,9 @@ def list_songs():  # type: ignore[no-untyped-def]
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0, high=10**9)
     q = (request.args.get("q") or "").strip() or None
+    if q is not None and "\x00" in q:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        raise ApiError(400, "bad_parameter", "q must not contain NUL characters")
     with state().library.session() as session:
         items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
     return jsonify(

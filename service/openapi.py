@@ -162,7 +162,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api.list_songs": {
         "summary": "Songs matching q in title, artist or album, paginated",
         "query": [
-            {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
+            {
+                "name": "q",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[^\\x00]*$"},
+            },
             _int_query("limit", low=1, high=500, default=50, about="page size"),
             _int_query("offset", low=0, high=10**9, default=0, about="rows to skip"),
         ],

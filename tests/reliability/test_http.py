@@ -95,6 +95,7 @@ def test_an_unexpected_error_is_a_json_500_without_internals(
         ("get", "/api/songs/-1", 404),
         ("get", "/api/songs/99999999999999999999999", 404),
         ("get", "/api/songs/1.5/similar", 404),
+        ("get", "/api/songs?q=a%00b", 400),
     ],
 )
 def test_routing_errors_are_json(client: FlaskClient, method: str, url: str, status: int) -> None:
