@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 # How long a SQLite writer waits for another writer before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
+# Any fixed number: PostgreSQL advisory lock taken while migrating.
+MIGRATION_LOCK_KEY = 0x50_4E_44_4C
+MIGRATION_ATTEMPTS = 3
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -63,6 +68,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` inside one transaction."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Processes starting on a fresh database at once would both create the tables;
+            # the lock makes the later one wait, then find the schema current (DDL is
+            # transactional in PostgreSQL). Released at commit.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -78,6 +88,15 @@ def downgrade(engine: Engine, revision: str) -> None:
 def open_database(url: str) -> Engine:
     """Create an engine and migrate the schema to head when it is behind."""
     engine = create_db_engine(url)
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    for attempt in range(MIGRATION_ATTEMPTS):
+        if current_revision(engine) == head_revision():
+            break
+        try:
+            upgrade(engine)
+        except DBAPIError:
+            # Another process migrated the same database at the same moment (SQLite has no
+            # advisory lock): look again, and give up only if it is still behind.
+            if attempt == MIGRATION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
     return engine

@@ -25,6 +25,8 @@ class Settings:
     database_url: str
     admin_token: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_duration_s: float = 3600.0
+    upload_timeout_s: float = 60.0
     window_s: float = 30.0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     # "auto" (flat below the threshold, approximate above), or one of flat, ivf, hnsw.
@@ -55,6 +57,10 @@ def load_settings(
     }
     if env.get("SOUNDALIKE_MAX_UPLOAD_BYTES"):
         values["max_upload_bytes"] = int(env["SOUNDALIKE_MAX_UPLOAD_BYTES"])
+    if env.get("SOUNDALIKE_MAX_UPLOAD_DURATION_S"):
+        values["max_upload_duration_s"] = float(env["SOUNDALIKE_MAX_UPLOAD_DURATION_S"])
+    if env.get("SOUNDALIKE_UPLOAD_TIMEOUT_S"):
+        values["upload_timeout_s"] = float(env["SOUNDALIKE_UPLOAD_TIMEOUT_S"])
     if env.get("SOUNDALIKE_WORKERS"):
         values["workers"] = max(1, int(env["SOUNDALIKE_WORKERS"]))
     if env.get("SOUNDALIKE_INDEX_KIND"):

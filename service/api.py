@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hmac
+import os
+import stat
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
 
 from db import repo
 from db.models import Song
-from indexer.features import extract_file_features
+from indexer.decode import Decoded, decode_window
+from indexer.features import SR, extract_features
 from indexer.genre import UNCERTAIN
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
@@ -23,6 +30,18 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_K = 100
 MAX_LIMIT = 500
+# Upload analysis runs here so a request can give up on it after upload_timeout_s; the thread
+# finishes in the background, and the small pool bounds how many can pile up per process.
+_analysis_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload-analysis")
+
+# Ids are 32-bit integers in PostgreSQL; larger ones cannot exist and would overflow the query.
+MAX_SONG_ID = 2**31 - 1
+
+
+@bp.url_value_preprocessor
+def _check_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and values.get("song_id", 0) > MAX_SONG_ID:
+        raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
 
 
 def int_arg(name: str, *, default: int, low: int, high: int) -> int:
@@ -115,6 +134,9 @@ def list_songs():  # type: ignore[no-untyped-def]
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0, high=10**9)
     q = (request.args.get("q") or "").strip() or None
+    if q is not None and "\x00" in q:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        raise ApiError(400, "bad_parameter", "q must not contain NUL characters")
     with state().library.session() as session:
         items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
     return jsonify(
@@ -176,9 +198,34 @@ def song_audio(song_id: int):  # type: ignore[no-untyped-def]
     if song is None:
         raise ApiError(404, "not_found", f"no song with id {song_id}")
     path = Path(song.path)
-    if not path.is_file():
-        raise ApiError(404, "not_found", f"the file of song {song_id} is no longer there")
-    return send_file(path, conditional=True, download_name=path.name)
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise ApiError(404, "not_found", f"the file of song {song_id} is no longer there") from None
+    # Serve only the file that was indexed: a path swapped since (say, a symlink now pointing
+    # at a secret) has another size or mtime, and is refused until it is indexed again.
+    info = os.fstat(handle.fileno())
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or info.st_size != song.size_bytes
+        or info.st_mtime_ns != song.mtime_ns
+    ):
+        handle.close()
+        raise ApiError(404, "not_found", f"the file of song {song_id} changed; index it again")
+    response = send_file(
+        handle,
+        download_name=path.name,
+        etag=f"{song.id}-{song.size_bytes}-{song.mtime_ns}",
+        last_modified=info.st_mtime,
+    )
+    # send_file knows no length for an open file, so ranges are enabled here with the checked one.
+    try:
+        return response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=info.st_size
+        )
+    except HTTPException:
+        response.close()
+        raise
 
 
 @bp.post("/similar")
@@ -193,7 +240,21 @@ def similar_upload():  # type: ignore[no-untyped-def]
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
         upload.save(tmp)
         tmp.flush()
-        raw, decoded = extract_file_features(Path(tmp.name), window_s=st.settings.window_s)
+        future = _analysis_pool.submit(
+            _analyse_upload,
+            Path(tmp.name),
+            window_s=st.settings.window_s,
+            max_duration_s=st.settings.max_upload_duration_s,
+        )
+        try:
+            raw, decoded = future.result(timeout=st.settings.upload_timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise ApiError(
+                504,
+                "analysis_timeout",
+                f"analysis took over {st.settings.upload_timeout_s:g} s; send a shorter clip",
+            ) from None
     prediction = st.library.genre_model.predict(raw[None, :])[0]
     index, _ = st.index()
     neighbours = st.library.similar_to_vector(st.library.vectors(raw)[0], k=k, index=index)
@@ -210,6 +271,20 @@ def similar_upload():  # type: ignore[no-untyped-def]
             "neighbours": [neighbour_json(n) for n in neighbours],
         }
     )
+
+
+def _analyse_upload(
+    path: Path, *, window_s: float, max_duration_s: float
+) -> tuple[np.ndarray, Decoded]:
+    """Features of an uploaded file, refusing tracks longer than ``max_duration_s``."""
+    decoded = decode_window(path, sr=SR, window_s=window_s)
+    if decoded.duration_s > max_duration_s:
+        raise ApiError(
+            413,
+            "too_long",
+            f"upload lasts {decoded.duration_s:.0f} s; the limit is {max_duration_s:g} s",
+        )
+    return extract_features(y=decoded.y, sr=decoded.sr, path=path), decoded
 
 
 def require_admin() -> None:

@@ -1,0 +1,421 @@
+"""The OpenAPI 3 document of the JSON API, built from the app's own routes.
+
+Paths, methods and path parameters come from Flask's URL map, so a route cannot be added
+without appearing here; the tables below add what routes cannot say (query parameters, bodies,
+response shapes). A route missing from them is still listed, with the error shape only, and a
+test fails until it is described.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+
+from indexer.genre import UNCERTAIN
+from service.state import state
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+OPENAPI_VERSION = "3.0.3"
+
+_NULLABLE_STR = {"type": "string", "nullable": True}
+_NULLABLE_NUM = {"type": "number", "nullable": True}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "additionalProperties": False,
+    },
+    "Genre": {
+        "type": "object",
+        "required": ["label", "confidence", "probabilities"],
+        "properties": {
+            "label": _NULLABLE_STR,
+            "confidence": _NULLABLE_NUM,
+            "probability": _NULLABLE_NUM,
+            "top": {"$ref": "#/components/schemas/TopGenres"},
+            "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+    },
+    "TopGenres": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["label", "probability"],
+            "properties": {"label": {"type": "string"}, "probability": {"type": "number"}},
+        },
+    },
+    "Song": {
+        "type": "object",
+        "required": [
+            "id",
+            "title",
+            "artist",
+            "album",
+            "duration_s",
+            "filename",
+            "genre",
+            "model_version",
+            "audio_url",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "title": {"type": "string"},
+            "artist": _NULLABLE_STR,
+            "album": _NULLABLE_STR,
+            "duration_s": {"type": "number"},
+            "filename": {"type": "string"},
+            "genre": {"$ref": "#/components/schemas/Genre"},
+            "model_version": _NULLABLE_STR,
+            "audio_url": {"type": "string"},
+        },
+    },
+    "Neighbour": {
+        "type": "object",
+        "required": ["id", "title", "artist", "album", "score", "genre"],
+        "properties": {
+            "id": {"type": "integer"},
+            "title": {"type": "string"},
+            "artist": _NULLABLE_STR,
+            "album": _NULLABLE_STR,
+            "score": {"type": "number"},
+            "genre": {
+                "type": "object",
+                "required": ["label", "confidence"],
+                "properties": {
+                    "label": _NULLABLE_STR,
+                    "confidence": _NULLABLE_NUM,
+                    "probability": _NULLABLE_NUM,
+                    "top": {"$ref": "#/components/schemas/TopGenres"},
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "songs", "indexed", "index_generation", "model_version"],
+        "properties": {
+            "status": {"type": "string"},
+            "songs": {"type": "integer"},
+            "indexed": {"type": "integer"},
+            "index_generation": {"type": "integer"},
+            "model_version": _NULLABLE_STR,
+        },
+    },
+    "SongPage": {
+        "type": "object",
+        "required": ["items", "total", "limit", "offset"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Song"}},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "Similar": {
+        "type": "object",
+        "required": ["song", "neighbours"],
+        "properties": {
+            "song": {"$ref": "#/components/schemas/Song"},
+            "neighbours": {"type": "array", "items": {"$ref": "#/components/schemas/Neighbour"}},
+        },
+    },
+    "UploadSimilar": {
+        "type": "object",
+        "required": ["upload", "genre", "neighbours"],
+        "properties": {
+            "upload": {
+                "type": "object",
+                "required": ["filename", "duration_s"],
+                "properties": {"filename": {"type": "string"}, "duration_s": {"type": "number"}},
+            },
+            "genre": {"$ref": "#/components/schemas/Genre"},
+            "neighbours": {"type": "array", "items": {"$ref": "#/components/schemas/Neighbour"}},
+        },
+    },
+    "AddReport": {
+        "type": "object",
+        "required": ["added", "updated", "unchanged", "skipped", "index_generation"],
+        "properties": {
+            "added": {"type": "integer"},
+            "updated": {"type": "integer"},
+            "unchanged": {"type": "integer"},
+            "skipped": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "reason"],
+                    "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+            "index_generation": {"type": "integer", "nullable": True},
+        },
+    },
+    "Model": {
+        "type": "object",
+        "required": ["version", "classes", "scores", "metric"],
+        "properties": {
+            "version": {"type": "string"},
+            "classes": {"type": "array", "items": {"type": "string"}},
+            "trained_at": _NULLABLE_STR,
+            "table_sha256": _NULLABLE_STR,
+            "scores": {"type": "object"},
+            "temperature": _NULLABLE_NUM,
+            "uncertain_below": _NULLABLE_NUM,
+            "metric": {
+                "type": "object",
+                "required": ["kind", "scaler_version"],
+                "properties": {"kind": {"type": "string"}, "scaler_version": {"type": "string"}},
+            },
+        },
+    },
+    "LibraryStats": {
+        "type": "object",
+        "required": ["songs", "indexed", "index_generation", "genres"],
+        "properties": {
+            "songs": {"type": "integer"},
+            "indexed": {"type": "integer"},
+            "index_generation": {"type": "integer"},
+            "synced_at": _NULLABLE_STR,
+            "index_written_at": _NULLABLE_STR,
+            "model_version": _NULLABLE_STR,
+            "max_upload_bytes": {"type": "integer"},
+            "genres": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["label", "count"],
+                    "properties": {"label": {"type": "string"}, "count": {"type": "integer"}},
+                },
+            },
+        },
+    },
+    "LibraryMap": {
+        "type": "object",
+        "required": ["index_generation", "method", "points"],
+        "properties": {
+            "index_generation": {"type": "integer"},
+            "method": {"type": "string"},
+            "explained_variance": {"type": "array", "items": {"type": "number"}},
+            "points": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "title", "x", "y"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "artist": _NULLABLE_STR,
+                        "genre": _NULLABLE_STR,
+                        "x": {"type": "number"},
+                        "y": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+    "Removed": {
+        "type": "object",
+        "required": ["removed", "index_generation"],
+        "properties": {"removed": {"type": "integer"}, "index_generation": {"type": "integer"}},
+    },
+}
+
+
+def _int_query(name: str, *, low: int, high: int, default: int, about: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": about,
+        "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default},
+    }
+
+
+# Per endpoint (blueprint.function): summary, query parameters, request body, success response,
+# and the error statuses it can answer besides the ones every route shares.
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "api.health": {"summary": "Liveness and what is loaded", "ok": "Health"},
+    "api.list_songs": {
+        "summary": "Songs matching q in title, artist or album, paginated",
+        "query": [
+            {
+                "name": "q",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[^\\x00]*$"},
+            },
+            _int_query("limit", low=1, high=500, default=50, about="page size"),
+            _int_query("offset", low=0, high=10**9, default=0, about="rows to skip"),
+        ],
+        "ok": "SongPage",
+        "errors": [400],
+    },
+    "api.get_song": {"summary": "One song", "ok": "Song", "errors": [404]},
+    "api.similar_songs": {
+        "summary": "The k nearest songs by cosine, the song itself excluded",
+        "query": [
+            _int_query("k", low=1, high=100, default=10, about="neighbours"),
+            {
+                "name": "genre",
+                "in": "query",
+                "required": False,
+                "description": "keep only neighbours predicted as this genre",
+                "schema": {"type": "string"},
+            },
+        ],
+        "ok": "Similar",
+        "errors": [400, 404],
+    },
+    "api.song_audio": {
+        "summary": "The song's audio file (range requests supported)",
+        "ok": "audio",
+        "errors": [404],
+    },
+    "api.similar_upload": {
+        "summary": "Genre and nearest songs for an uploaded clip",
+        "query": [_int_query("k", low=1, high=100, default=10, about="neighbours")],
+        "body": "upload",
+        "ok": "UploadSimilar",
+        "errors": [400, 413, 504],
+    },
+    "api.add_songs": {
+        "summary": "Admin: index files or folders already on the server",
+        "body": "paths",
+        "ok": "AddReport",
+        "errors": [400, 401, 403],
+        "admin": True,
+    },
+    "api.delete_song": {
+        "summary": "Admin: remove a song (its file stays)",
+        "ok": "Removed",
+        "errors": [401, 403, 404],
+        "admin": True,
+    },
+    "api.model_info": {
+        "summary": "The genre model's version and measured scores, and the neighbour metric",
+        "ok": "Model",
+    },
+    "library_api.library_stats": {
+        "summary": "Songs per genre and the index's state",
+        "ok": "LibraryStats",
+    },
+    "library_api.library_map": {
+        "summary": "Every song at its 2-D position, for the page's map",
+        "ok": "LibraryMap",
+    },
+    "openapi.document": {"summary": "This document", "ok": "document"},
+}
+
+# Every route can answer these: unknown ids fail routing, and the library may be unavailable.
+SHARED_ERRORS = (404, 405, 500, 503)
+
+_RULE_ARG = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>\w+)>")
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {
+        "description": f"error {status}",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _ok_response(kind: str | None) -> dict[str, Any]:
+    if kind == "audio":
+        return {
+            "description": "the file",
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        }
+    if kind == "document":
+        return {"description": "OpenAPI 3", "content": {"application/json": {"schema": {}}}}
+    schema = {"$ref": f"#/components/schemas/{kind}"} if kind else {}
+    return {"description": "success", "content": {"application/json": {"schema": schema}}}
+
+
+def _request_body(kind: str) -> dict[str, Any]:
+    if kind == "upload":
+        schema = {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }
+        return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    schema = {
+        "type": "object",
+        "required": ["paths"],
+        "properties": {"paths": {"type": "array", "minItems": 1, "items": {"type": "string"}}},
+    }
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(endpoint: str, path_params: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = OPERATIONS.get(endpoint, {})
+    responses: dict[str, Any] = {"200": _ok_response(spec.get("ok"))}
+    for status in sorted({*spec.get("errors", []), *SHARED_ERRORS}):
+        responses[str(status)] = _error_response(status)
+    operation: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": spec.get("summary", endpoint),
+        "parameters": path_params + spec.get("query", []),
+        "responses": responses,
+    }
+    if "body" in spec:
+        operation["requestBody"] = _request_body(spec["body"])
+    if spec.get("admin"):
+        operation["security"] = [{"adminToken": []}]
+    return operation
+
+
+def build_document(app: Flask, *, genres: list[str] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3 document for every ``/api`` route of ``app``.
+
+    ``genres`` (the model's classes) bound the ``genre`` filter, which refuses other values.
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/") or rule.endpoint == "static":
+            continue
+        path_params: list[dict[str, Any]] = []
+        for match in _RULE_ARG.finditer(rule.rule):
+            kind = "integer" if match["converter"] == "int" else "string"
+            schema: dict[str, Any] = {"type": kind}
+            if kind == "integer":
+                schema["minimum"] = 0  # Flask's int converter takes no sign
+            path_params.append(
+                {"name": match["name"], "in": "path", "required": True, "schema": schema}
+            )
+        path = _RULE_ARG.sub(lambda m: "{" + m["name"] + "}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation = _operation(rule.endpoint, path_params)
+            if genres:  # a copy: the parameter tables above are shared by every document
+                operation["parameters"] = [
+                    {**p, "schema": {"type": "string", "enum": genres}}
+                    if p["name"] == "genre"
+                    else p
+                    for p in operation["parameters"]
+                ]
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Soundalike",
+            "version": "1",
+            "description": "Music similarity: songs, cosine neighbours and genre labels.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def document():  # type: ignore[no-untyped-def]
+    """The API's OpenAPI 3 document."""
+    genres = [*state().library.genre_model.classes, UNCERTAIN]
+    return jsonify(build_document(current_app, genres=genres))

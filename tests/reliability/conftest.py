@@ -1,0 +1,63 @@
+"""Fixtures for the reliability tests: a small library of short synthetic tones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from indexer.pipeline import index_paths
+from tests.conftest import PG_ADMIN_URL, _pg_dsn, make_settings, write_tone
+
+ADMIN_TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def write_tones(root: Path, freqs: list[int], *, seconds: float = 1.5) -> list[Path]:
+    """Short noisy tones, one per frequency: quick to analyse, distinct features."""
+    return [write_tone(root / f"tone{f}.wav", freq_hz=f, seconds=seconds) for f in freqs]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database shared by one module's tests, on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'soundalike.db'}"
+        return
+    name = f"soundalike_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def filled_app(
+    module_db_url: str, tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path
+) -> Iterator[Flask]:
+    """The service over three indexed tones; admin writes are on."""
+    from service import create_app
+
+    base = tmp_path_factory.mktemp("lib")
+    settings = make_settings(base / "data", module_db_url, trained_model_dir, workers=1)
+    app = create_app(
+        {
+            "data_dir": settings.data_dir,
+            "database_url": settings.database_url,
+            "admin_token": ADMIN_TOKEN,
+            "max_upload_bytes": 2 * 1024 * 1024,
+        }
+    )
+    app.config["TESTING"] = True
+    library = app.extensions["soundalike"].library
+    index_paths(library, write_tones(base / "music", [220, 330, 440]), root=base / "music")
+    yield app
+    library.engine.dispose()

@@ -1,0 +1,145 @@
+"""Run the real ``soundalike`` CLI and server as processes, and check a library's consistency."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from db.models import Song
+from indexer.library import Library
+from indexer.settings import Settings
+from indexer.store import load_index
+
+CLI = [sys.executable, "-m", "indexer.cli"]
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that points the CLI at a test library."""
+    return {
+        **os.environ,
+        "SOUNDALIKE_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        # One process per command: worker pools would only add start-up time on two cores.
+        "SOUNDALIKE_WORKERS": "1",
+        **extra,
+    }
+
+
+def run_cli(settings: Settings, *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
+    """Run one CLI command to the end."""
+    return subprocess.run(
+        [*CLI, *args], env=cli_env(settings), capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def kill_after(settings: Settings, args: list[str], *, delay_s: float) -> int | None:
+    """Start a CLI command and SIGKILL it after ``delay_s``; its exit code if it finished first."""
+    proc = subprocess.Popen(
+        [*CLI, *args], env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        return proc.wait(timeout=delay_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        return None
+
+
+def kill_after_progress(settings: Settings, args: list[str], *, extra_delay_s: float) -> bool:
+    """Start a CLI command, SIGKILL it ``extra_delay_s`` after it first commits rows.
+
+    Waiting for a commit puts the kill among the writes rather than in the slow start-up.
+    Returns whether the command was killed (False when it finished first).
+    """
+    before = count_rows(settings)
+    proc = subprocess.Popen(
+        [*CLI, *args], env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and count_rows(settings) == before:
+        assert time.monotonic() < deadline, "the command wrote nothing in 120 s"
+        time.sleep(0.1)
+    time.sleep(extra_delay_s)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return True
+
+
+def assert_consistent(settings: Settings, expected_paths: set[str]) -> None:
+    """Each expected file is a row exactly once, and the saved index holds exactly the rows."""
+    library = Library(settings)
+    try:
+        with library.session() as session:
+            rows = session.execute(select(Song.id, Song.path)).all()
+        paths = [p for _, p in rows]
+        assert len(paths) == len(set(paths)), "a path is in the database twice"
+        assert set(paths) == expected_paths
+        index, manifest = load_index(settings.index_dir)
+        ids = np.sort(index.ids())
+        assert ids.tolist() == sorted(i for i, _ in rows), "index and database disagree"
+        assert manifest.count == len(rows)
+    finally:
+        library.close()
+
+
+def count_rows(settings: Settings) -> int:
+    """Songs in the database right now."""
+    library = Library(settings)
+    try:
+        with library.session() as session:
+            return len(session.scalars(select(Song.id)).all())
+    finally:
+        library.close()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url: str, *, method: str = "GET") -> tuple[int, dict]:
+    """Status and JSON body of one loopback request (error statuses included)."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def start_server(settings: Settings, log_path: Path, *, workers: int = 2) -> tuple:
+    """Start ``soundalike serve`` on a free loopback port; (process, base URL) once it answers."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            env=cli_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            http(f"{base}/api/health")
+            return server, base
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise AssertionError(f"server did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.2)
