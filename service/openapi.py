@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 
 from indexer.genre import UNCERTAIN
-from service.state import state
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -370,11 +369,12 @@ def _operation(endpoint: str, path_params: list[dict[str, Any]]) -> dict[str, An
     return operation
 
 
-def build_document(app: Flask, *, genres: list[str] | None = None) -> dict[str, Any]:
+def build_document(app: Flask) -> dict[str, Any]:
     """The OpenAPI 3 document for every ``/api`` route of ``app``.
 
-    ``genres`` (the model's classes) bound the ``genre`` filter, which refuses other values.
+    The genre model's classes bound the ``genre`` filter, which refuses other values.
     """
+    genres = [*app.extensions["soundalike"].library.genre_model.classes, UNCERTAIN]
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith("/api/") or rule.endpoint == "static":
@@ -391,13 +391,11 @@ def build_document(app: Flask, *, genres: list[str] | None = None) -> dict[str, 
         path = _RULE_ARG.sub(lambda m: "{" + m["name"] + "}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation = _operation(rule.endpoint, path_params)
-            if genres:  # a copy: the parameter tables above are shared by every document
-                operation["parameters"] = [
-                    {**p, "schema": {"type": "string", "enum": genres}}
-                    if p["name"] == "genre"
-                    else p
-                    for p in operation["parameters"]
-                ]
+            # A copy: the parameter tables above are shared by every document.
+            operation["parameters"] = [
+                {**p, "schema": {"type": "string", "enum": genres}} if p["name"] == "genre" else p
+                for p in operation["parameters"]
+            ]
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": OPENAPI_VERSION,
@@ -417,5 +415,4 @@ def build_document(app: Flask, *, genres: list[str] | None = None) -> dict[str, 
 @bp.get("/openapi.json")
 def document():  # type: ignore[no-untyped-def]
     """The API's OpenAPI 3 document."""
-    genres = [*state().library.genre_model.classes, UNCERTAIN]
-    return jsonify(build_document(current_app, genres=genres))
+    return jsonify(build_document(current_app))
