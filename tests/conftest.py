@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,22 +51,30 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model_dir
 
 
+def create_pg_database() -> str:
+    """A new, empty database on the test PostgreSQL server; its SQLAlchemy URL."""
+    name = f"soundalike_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a database made by :func:`create_pg_database`, closing its connections."""
+    name = make_url(url).database
+    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'soundalike.db'}"
         return
-    name = f"soundalike_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = create_pg_database()
     yield url
-    from sqlalchemy import create_engine  # noqa: PLC0415
-
-    create_engine(url).dispose()
-    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_pg_database(url)
 
 
 def make_settings(data_dir: Path, db_url: str, trained_model_dir: Path, **extra) -> Settings:
@@ -140,3 +154,49 @@ def multipart(
     )
     body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+CLI = [sys.executable, "-m", "indexer.cli"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2) -> tuple:
+    """Start ``soundalike serve`` on a free loopback port; (process, base URL) once it answers."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    # Generous: the first request loads the model and index, and the machine may be busy.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/health", timeout=30):
+                return server, base
+        except OSError:  # refused, reset or timed out while gunicorn starts
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                server.wait(timeout=30)
+                pytest.fail(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterator[str]:
+    """A running ``soundalike serve`` for the block; yields its base URL, then stops it."""
+    server, base = start_server(env, log_path, workers=workers)
+    try:
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +17,7 @@ import pytest
 from indexer.library import Library
 from indexer.pipeline import index_paths
 from indexer.scan import scan_library
-from tests.conftest import DEMO_LIBRARY, make_settings, multipart, write_tone
+from tests.conftest import CLI, DEMO_LIBRARY, make_settings, multipart, serving, write_tone
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +51,6 @@ def test_each_recording_finds_its_other_encoding_first(demo_library: Library) ->
     assert misses == []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get_json(
     url: str, *, data: bytes | None = None, headers: dict | None = None
 ) -> tuple[int, dict]:
@@ -90,38 +82,15 @@ def served(tmp_path: Path, db_url: str, trained_model_dir: Path) -> Iterator[dic
         "DATABASE_URL": db_url,
         "SOUNDALIKE_ADMIN_TOKEN": "tok",
     }
-    cli = [sys.executable, "-m", "indexer.cli"]
     index = subprocess.run(
-        [*cli, "index", str(music), "--no-progress"], env=env, capture_output=True, text=True
+        [*CLI, "index", str(music), "--no-progress"], env=env, capture_output=True, text=True
     )
     assert index.returncode == 3, index.stderr
     assert "3 added" in index.stdout
     assert "broken.flac" in index.stderr
     assert "lyrics.wav" in index.stderr
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [*cli, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get_json(f"{base}/api/health")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"server did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield {"base": base, "env": env, "cli": cli, "music": music, "tmp": tmp_path}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving(env, tmp_path / "server.log") as base:
+        yield {"base": base, "env": env, "cli": CLI, "music": music, "tmp": tmp_path}
 
 
 def test_serve_query_add_while_serving_and_upload(served: dict) -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
-from sqlalchemy.engine import make_url
 
 from indexer.pipeline import index_paths
-from tests.conftest import PG_ADMIN_URL, _pg_dsn, make_settings, write_tone
+from tests.conftest import create_pg_database, drop_pg_database, make_settings, write_tone
 
 ADMIN_TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -31,12 +28,9 @@ def module_db_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'soundalike.db'}"
         return
-    name = f"soundalike_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,8 +18,8 @@ from db.models import Song
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.store import load_index
-
-CLI = [sys.executable, "-m", "indexer.cli"]
+from tests.conftest import CLI
+from tests.conftest import start_server as serve_process
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -105,13 +103,6 @@ def count_rows(settings: Settings) -> int:
         library.close()
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http(url: str, *, method: str = "GET") -> tuple[int, dict]:
     """Status and JSON body of one loopback request (error statuses included)."""
     request = urllib.request.Request(url, method=method)
@@ -124,22 +115,4 @@ def http(url: str, *, method: str = "GET") -> tuple[int, dict]:
 
 def start_server(settings: Settings, log_path: Path, *, workers: int = 2) -> tuple:
     """Start ``soundalike serve`` on a free loopback port; (process, base URL) once it answers."""
-    port = free_port()
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
-            env=cli_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            http(f"{base}/api/health")
-            return server, base
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise AssertionError(f"server did not start:\n{log_path.read_text()}") from None
-            time.sleep(0.2)
+    return serve_process(cli_env(settings), log_path, workers=workers)

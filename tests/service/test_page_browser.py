@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.conftest import DEMO_LIBRARY, ROOT, make_settings
+from tests.conftest import CLI, DEMO_LIBRARY, ROOT, make_settings, serving
 
 pytestmark = pytest.mark.slow
 
@@ -46,25 +42,6 @@ MAX_UPLOAD_BYTES = 1_048_576
 SCREENSHOTS = os.environ.get("SOUNDALIKE_SCREENSHOTS")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_server(base: str, server: subprocess.Popen, log: Path) -> None:
-    # Generous: the first request loads the model and index, and the machine may be busy.
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/health", timeout=30):
-                return
-        except OSError:  # refused, reset or timed out while gunicorn starts
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> Iterator[dict]:
     """A library indexed by the CLI and served by gunicorn, with a 1 MiB upload limit."""
@@ -86,30 +63,15 @@ def site(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> I
         "DATABASE_URL": db_url,
         "SOUNDALIKE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
     }
-    cli = [sys.executable, "-m", "indexer.cli"]
     index = subprocess.run(
-        [*cli, "index", str(music), "--no-progress", "--workers", "2"],
+        [*CLI, "index", str(music), "--no-progress", "--workers", "2"],
         env=env,
         capture_output=True,
         text=True,
     )
     assert index.returncode == 0, index.stderr
-    port = free_port()
-    log_path = tmp / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [*cli, "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(base, server, log_path)
+    with serving(env, tmp / "server.log", workers=1) as base:
         yield {"base": base, "songs": len(files), "tmp": tmp}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
