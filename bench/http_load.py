@@ -57,7 +57,7 @@ def seed_library(library: Library, n: int) -> None:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     inserted = 0
-    with library.session() as session, session.begin():
+    with library.write_session() as session, session.begin():
         while inserted < n:
             count = min(BATCH, n - inserted)
             gmm.random_state = inserted + 1

@@ -17,6 +17,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 # How long a SQLite writer waits for another writer before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
+# Execution option marking a connection whose transactions write (see ``writer``).
+WRITER_OPTION = "soundalike_writer"
+# Any fixed number: PostgreSQL advisory lock held by a writing transaction.
+WRITE_LOCK_KEY = 0x50_4E_44_57
 # Any fixed number: PostgreSQL advisory lock taken while migrating.
 MIGRATION_LOCK_KEY = 0x50_4E_44_4C
 MIGRATION_ATTEMPTS = 3
@@ -31,7 +35,14 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def create_db_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL so the service can read while the indexer writes."""
+    """Create an engine; SQLite gets WAL so the service can read while the indexer writes.
+
+    SQLite transactions are begun by us rather than by the sqlite3 module, which starts them
+    lazily at the first write. A transaction that reads and then writes would otherwise hold
+    a read snapshot that another writer can make stale, and SQLite then fails the write at
+    once with "database is locked" instead of waiting. Writers (see :func:`writer`) begin
+    with ``BEGIN IMMEDIATE``, so they queue on the busy timeout instead.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -45,9 +56,33 @@ def create_db_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            dbapi_conn.isolation_level = None  # no implicit BEGIN: _sqlite_begin emits it
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            immediate = conn.get_execution_options().get(WRITER_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _pg_write_lock(conn) -> None:  # type: ignore[no-untyped-def]
+        if conn.get_execution_options().get(WRITER_OPTION, False):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions hold the library's one write lock from the start.
+
+    Writers look a path up before inserting it; two doing that at once would both insert
+    it. With the lock they run one after the other: SQLite's ``BEGIN IMMEDIATE`` waits up to
+    the busy timeout, PostgreSQL's transaction-level advisory lock waits until the other
+    commits. Readers are never blocked.
+    """
+    return engine.execution_options(**{WRITER_OPTION: True})
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -67,7 +102,7 @@ def head_revision() -> str:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` inside one transaction."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         if engine.dialect.name == "postgresql":
             # Processes starting on a fresh database at once would both create the tables;
             # the lock makes the later one wait, then find the schema current (DDL is
@@ -80,7 +115,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     """Revert migrations down to ``revision`` (``base`` empties the schema)."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
@@ -94,8 +129,9 @@ def open_database(url: str) -> Engine:
         try:
             upgrade(engine)
         except DBAPIError:
-            # Another process migrated the same database at the same moment (SQLite has no
-            # advisory lock): look again, and give up only if it is still behind.
+            # Another process migrated the same database at the same moment (SQLite's
+            # BEGIN IMMEDIATE and PostgreSQL's advisory lock make this rare): look again, and
+            # give up only if it is still behind.
             if attempt == MIGRATION_ATTEMPTS - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))

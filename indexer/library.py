@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from db import repo
 from db.models import Song, features_to_bytes
-from db.session import open_database
+from db.session import open_database, writer
 from indexer.errors import NotFoundError, StoreError
 from indexer.index_kinds import (
     HNSW_MAX_MASKED_FRACTION,
@@ -75,8 +75,12 @@ class Library:
         self.engine.dispose()
 
     def session(self) -> Session:
-        """A new ORM session; objects stay usable after commit."""
+        """A new ORM session for reading; objects stay usable after commit."""
         return Session(self.engine, expire_on_commit=False)
+
+    def write_session(self) -> Session:
+        """A new ORM session for writing: on SQLite it waits for other writers up front."""
+        return Session(writer(self.engine), expire_on_commit=False)
 
     @cached_property
     def scaler(self) -> Scaler:
@@ -111,7 +115,7 @@ class Library:
             raise StoreError("refusing to store non-finite or misshapen features")
         predictions = self.genre_model.predict(raw)
         ids: list[int] = []
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             for record, prediction in zip(records, predictions, strict=True):
                 song = repo.get_song_by_path(session, record.path) or Song(path=record.path)
                 self._fill(song, record, prediction)
@@ -137,7 +141,7 @@ class Library:
 
     def move_song(self, song_id: int, new_path: str, *, mtime_ns: int) -> None:
         """Record that a file moved: same content, new path, no re-analysis."""
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             song = repo.get_song(session, song_id)
             if song is None:
                 raise NotFoundError(f"no song with id {song_id}")
@@ -146,7 +150,7 @@ class Library:
 
     def remove_songs(self, ids: Iterable[int]) -> int:
         """Delete songs by id from the database (call :meth:`sync_index` after)."""
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             return repo.delete_songs(session, ids)
 
     def resolve_song(self, ref: str) -> Song:
@@ -164,7 +168,7 @@ class Library:
     def relabel_genres(self) -> int:
         """Predict every song's genre again with the current model; returns songs changed."""
         changed = 0
-        with self.session() as session:
+        with self.write_session() as session:
             for ids, raw in repo.iter_features(session):
                 songs = repo.get_songs(session, ids.tolist())
                 for song_id, prediction in zip(ids, self.genre_model.predict(raw), strict=True):
