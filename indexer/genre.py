@@ -24,6 +24,7 @@ import xgboost as xgb
 
 from indexer.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from indexer.errors import ModelError
+from indexer.labels import UNCERTAIN, UNCERTAIN_BELOW
 from indexer.scaler import as_feature_matrix, atomic_path, locked
 from indexer.schema import FEATURE_NAMES
 from indexer.table import (
@@ -44,11 +45,6 @@ META_FILENAME = "genre_model.meta.json"
 _FORMAT = "soundalike-genre-model"
 _FORMAT_VERSION = 1
 _N_SPLITS = 5
-UNCERTAIN = "uncertain"
-# Below this calibrated top probability a song's label is "uncertain" (with its top 3). On the
-# artist-filtered folds 32% of the songs fall below 0.4, and those are right 28% of the time,
-# against 61% above it (out-of-fold predictions, measured with `soundalike evaluate`).
-UNCERTAIN_BELOW = 0.4
 
 # Chosen on the artist-filtered folds: depth 5-6, or 300-400 rounds at rate 0.05, scored the same
 # (0.50-0.51) and cost up to twice the time.

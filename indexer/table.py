@@ -15,7 +15,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from indexer.errors import ModelError
 from indexer.schema import FEATURE_NAMES
@@ -232,6 +231,8 @@ def stratified_folds(labels: np.ndarray, *, n_splits: int = 5, seed: int = 0) ->
     `artist_filter_folds`.
     """
     labels = np.asarray(labels)
+    from sklearn.model_selection import StratifiedKFold  # slow import: only here
+
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Fold(train=train, test=test, train_groups=train.copy())
@@ -245,6 +246,8 @@ def group_folds(
     """Stratified K-fold that keeps each group (artist, album) on one side of every fold."""
     labels = np.asarray(labels)
     groups = np.asarray(groups)
+    from sklearn.model_selection import StratifiedGroupKFold  # slow import: only here
+
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Fold(train=train, test=test, train_groups=groups[train])

@@ -19,7 +19,7 @@ from db import repo
 from db.models import Song
 from indexer.decode import Decoded, decode_window
 from indexer.features import SR, extract_features
-from indexer.genre import UNCERTAIN
+from indexer.labels import UNCERTAIN
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
 from indexer.scan import expand_paths

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from indexer.genre import UNCERTAIN
+from indexer.labels import UNCERTAIN
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
