@@ -221,10 +221,17 @@ def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A labelled feature table (filename, the 57 columns, label[, group]).",
 )
+@click.option(
+    "--keep-metric",
+    is_flag=True,
+    help="Keep the current similarity metric instead of refitting it on the table.",
+)
 @click.pass_context
-def train_cmd(ctx: click.Context, table: Path | None) -> None:
-    """Fit the genre model, report cross-validated accuracy, relabel the library."""
+def train_cmd(ctx: click.Context, table: Path | None, keep_metric: bool) -> None:
+    """Fit the genre model and the similarity metric, report cross-validated accuracy,
+    relabel the library and re-index it when the metric changed."""
     from indexer.genre import save_genre_model, train_genre_model
+    from indexer.scaler import refit_scaler
     from indexer.table import bundled_table_path, load_table
 
     library = _library(ctx)
@@ -241,8 +248,17 @@ def train_cmd(ctx: click.Context, table: Path | None) -> None:
         click.echo(f"  {split}: {_format_score(score)}")
     library.__dict__.pop("genre_model", None)
     relabelled = library.relabel_genres()
-    library.sync_index()  # the manifest records which model labelled the songs
     click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
+    if not keep_metric:
+        before = library.scaler.version
+        scaler = refit_scaler(_settings(ctx).model_dir, feature_table)
+        library.__dict__.pop("scaler", None)
+        if scaler.version != before:
+            click.echo(f"Similarity metric refitted on the table: {scaler.version}.")
+    # The manifest records the model that labelled the songs and the metric of the vectors: a
+    # new metric rebuilds the index from the rows.
+    manifest = library.sync_index()
+    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
 
 
 def _format_score(score: object) -> str:

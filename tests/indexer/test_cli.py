@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -124,14 +125,32 @@ def test_train_on_a_users_table_relabels_the_library(
     runner: CliRunner, settings: Settings, music: Path, small_table: Path
 ) -> None:
     invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
-    before = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
+    before = json.loads(invoke(runner, settings, "stats", "--json").output)
     result = invoke(runner, settings, "train", "--table", str(small_table))
     assert "Training on 200 rows, 10 genres" in result.output
     assert "group_kfold: accuracy" in result.output
     assert "stratified_kfold: accuracy" in result.output
     assert "4 song(s) relabelled" in result.output
-    after = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
-    assert after != before
+    after = json.loads(invoke(runner, settings, "stats", "--json").output)
+    assert after["model_version"] != before["model_version"]
+    # The metric is refitted on the same table, and the index rebuilt with it.
+    saved = json.loads((settings.model_dir / "scaler.json").read_text())
+    assert saved["source_sha256"] == hashlib.sha256(small_table.read_bytes()).hexdigest()
+    assert after["scaler_version"] != before["scaler_version"]
+    assert after["indexed"] == after["songs"] == 4
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["scaler_version"] == after["scaler_version"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_train_can_keep_the_metric(
+    runner: CliRunner, settings: Settings, music: Path, small_table: Path
+) -> None:
+    invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    before = json.loads(invoke(runner, settings, "stats", "--json").output)["scaler_version"]
+    invoke(runner, settings, "train", "--table", str(small_table), "--keep-metric")
+    after = json.loads(invoke(runner, settings, "stats", "--json").output)["scaler_version"]
+    assert after == before
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
