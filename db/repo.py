@@ -6,10 +6,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from db.models import Song, features_from_bytes
+from db.search import search_clause
 
 # Rows fetched per round trip when streaming the whole library.
 STREAM_BATCH = 5000
@@ -44,24 +45,13 @@ def get_songs(session: Session, ids: Sequence[int]) -> dict[int, Song]:
     return {song.id: song for song in rows}
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_songs(
     session: Session, *, q: str | None, limit: int, offset: int
 ) -> tuple[list[Song], int]:
     """Songs whose title, artist or album contain ``q`` (case-insensitive), and the total."""
     query = select(Song)
     if q:
-        pattern = f"%{_escape_like(q.lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Song.title).like(pattern, escape="\\"),
-                func.lower(Song.artist).like(pattern, escape="\\"),
-                func.lower(Song.album).like(pattern, escape="\\"),
-            )
-        )
+        query = query.where(search_clause(session, q))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(
         query.order_by(Song.artist, Song.title, Song.id).limit(limit).offset(offset)
