@@ -195,11 +195,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "LibraryMap": {
         "type": "object",
-        "required": ["index_generation", "method", "points"],
+        "required": ["index_generation", "method", "songs", "sampled", "points"],
         "properties": {
             "index_generation": {"type": "integer"},
             "method": {"type": "string"},
             "explained_variance": {"type": "array", "items": {"type": "number"}},
+            "songs": {"type": "integer", "description": "songs in the library"},
+            "sampled": {
+                "type": "boolean",
+                "description": "true when the points are an even sample of a larger library",
+            },
             "points": {
                 "type": "array",
                 "items": {
@@ -304,7 +309,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "ok": "LibraryStats",
     },
     "library_api.library_map": {
-        "summary": "Every song at its 2-D position, for the page's map",
+        "summary": "Songs at their 2-D position (at most 5000, evenly sampled), for the map",
         "ok": "LibraryMap",
     },
     "openapi.document": {"summary": "This document", "ok": "document"},
