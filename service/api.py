@@ -23,6 +23,8 @@ from indexer.labels import UNCERTAIN
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
 from indexer.scan import expand_paths
+from service.cursor import decode as decode_cursor
+from service.cursor import encode as encode_cursor
 from service.errors import ApiError
 from service.state import state
 
@@ -130,17 +132,37 @@ def health():  # type: ignore[no-untyped-def]
 
 @bp.get("/songs")
 def list_songs():  # type: ignore[no-untyped-def]
-    """Songs matching ``q`` in title, artist or album, paginated."""
+    """Songs matching ``q`` in title, artist or album, by artist and title, paginated.
+
+    Two ways to page: ``offset`` (simple, but deep offsets walk past every skipped row) or
+    ``cursor``, the ``next_cursor`` of the previous page (an index seek however deep).
+    """
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0, high=10**9)
+    cursor = request.args.get("cursor")
     q = (request.args.get("q") or "").strip() or None
     if q is not None and "\x00" in q:
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
         raise ApiError(400, "bad_parameter", "q must not contain NUL characters")
+    if cursor and offset:
+        raise ApiError(400, "bad_parameter", "use either cursor or offset, not both")
     with state().library.session() as session:
-        items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+        if cursor:
+            items = repo.list_songs_page(session, q=q, limit=limit, after=decode_cursor(cursor))
+            total = repo.count_matching(session, q=q)
+        else:
+            items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+    last = items[-1] if len(items) == limit else None
     return jsonify(
-        {"items": [song_json(s) for s in items], "total": total, "limit": limit, "offset": offset}
+        {
+            "items": [song_json(s) for s in items],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": (
+                encode_cursor(repo.ListingKey(last.artist, last.title, last.id)) if last else None
+            ),
+        }
     )
 
 

@@ -107,12 +107,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "SongPage": {
         "type": "object",
-        "required": ["items", "total", "limit", "offset"],
+        "required": ["items", "total", "limit", "offset", "next_cursor"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Song"}},
             "total": {"type": "integer"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+            "next_cursor": {
+                **_NULLABLE_STR,
+                "description": "pass as cursor for the next page; null after the last page",
+            },
         },
     },
     "Similar": {
@@ -255,6 +259,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
             _int_query("limit", low=1, high=500, default=50, about="page size"),
             _int_query("offset", low=0, high=10**9, default=0, about="rows to skip"),
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "next_cursor of the previous page (keyset paging; not with offset)",
+                "schema": {"type": "string"},
+            },
         ],
         "ok": "SongPage",
         "errors": [400],
