@@ -48,6 +48,7 @@ class PathStep:
     tempo_bpm: float
     similarity_to_previous: float | None
     similarity_to_goal: float
+    similarity_to_start: float
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def find_path(
     start, goal = found[start_id], found[end_id]
     _check_direction(start, goal, direction)
     if start_id == end_id:
-        return SongPath([_step(start, None, goal)], None)
+        return SongPath([_step(start, None, start, goal)], None)
 
     walk = [start]
     used = {start_id, end_id}
@@ -115,17 +116,18 @@ def find_path(
         walk.append(best)
         used.add(best.song.id)
     walk.append(goal)
-    path = [_step(walk[0], None, goal)]
-    path += [_step(track, prev, goal) for prev, track in zip(walk, walk[1:], strict=False)]
+    path = [_step(start, None, start, goal)]
+    path += [_step(track, prev, start, goal) for prev, track in zip(walk, walk[1:], strict=False)]
     return SongPath(path, smoothness([t.vector for t in walk]))
 
 
-def _step(track: Track, previous: Track | None, goal: Track) -> PathStep:
+def _step(track: Track, previous: Track | None, start: Track, goal: Track) -> PathStep:
     return PathStep(
         song=track.song,
         tempo_bpm=track.tempo_bpm,
         similarity_to_previous=None if previous is None else track.similarity(previous.vector),
         similarity_to_goal=track.similarity(goal.vector),
+        similarity_to_start=track.similarity(start.vector),
     )
 
 
