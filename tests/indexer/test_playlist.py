@@ -149,12 +149,16 @@ def test_cli_playlist_writes_an_m3u8_that_resolves(
 
 
 def test_cli_path_prints_smoothness_and_json(
-    runner: CliRunner, settings: Settings, filled: list[int]
+    runner: CliRunner, settings: Settings, library: Library, filled: list[int], tmp_path: Path
 ) -> None:
     start, end = str(filled[0]), str(filled[20])
-    table = invoke(runner, settings, "path", start, end, "--steps", "6")
+    out = tmp_path / "walk.m3u8"
+    table = invoke(runner, settings, "path", start, end, "--steps", "6", "--out", str(out))
     assert table.exit_code == 0, table.output
     assert "Smoothness: 0." in table.output
+    paths = [(out.parent / line).resolve() for line in out.read_text().splitlines()[2::2]]
+    assert paths[0] == Path(library.resolve_song(start).path).resolve()
+    assert paths[-1] == Path(library.resolve_song(end).path).resolve()
     payload = json.loads(invoke(runner, settings, "path", start, end, "--json").output)
     assert payload["path"][0]["id"] == filled[0]
     assert payload["path"][-1]["id"] == filled[20]

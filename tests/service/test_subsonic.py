@@ -88,6 +88,11 @@ def test_similar_tracks_json(app: Flask, filled: list[int]) -> None:
 
     default = _json(app, f"/rest/getSonicSimilarTracks?{PASSWORD_AUTH}&f=json&id={song}")
     assert len(default["sonicMatch"]) == 10
+    # Counts outside what the call serves are clamped, not refused.
+    fewest = _json(app, f"/rest/getSonicSimilarTracks?f=json&id={song}&count=0")
+    assert len(fewest["sonicMatch"]) == 1
+    most = _json(app, f"/rest/getSonicSimilarTracks?f=json&id={song}&count=100000")
+    assert len(most["sonicMatch"]) == len(filled) - 1
 
 
 def test_similar_tracks_xml(app: Flask, filled: list[int]) -> None:
