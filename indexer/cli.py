@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from db import repo
+from indexer.cli_playlist import path_cmd, playlist_cmd
 from indexer.errors import FileError, IndexerError
 from indexer.features import extract_file_features
 from indexer.library import Library
@@ -48,6 +49,10 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     overrides = {"data_dir": data_dir} if data_dir else {}
     ctx.ensure_object(dict)
     ctx.obj["settings"] = load_settings(overrides=overrides)
+
+
+main.add_command(playlist_cmd)
+main.add_command(path_cmd)
 
 
 def _print_skipped(skipped: list[Skipped]) -> None:

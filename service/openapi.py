@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 
 from indexer.labels import UNCERTAIN
+from indexer.song_path import DIRECTIONS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -226,6 +227,44 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "SongPath": {
+        "type": "object",
+        "required": ["from", "to", "steps", "direction", "smoothness", "path"],
+        "properties": {
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "steps": {"type": "integer"},
+            "direction": {"type": "string", "nullable": True, "enum": [*DIRECTIONS, None]},
+            "smoothness": _NULLABLE_NUM,
+            "path": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "title",
+                        "artist",
+                        "album",
+                        "duration_s",
+                        "tempo_bpm",
+                        "similarity_to_previous",
+                        "similarity_to_goal",
+                    ],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "artist": _NULLABLE_STR,
+                        "album": _NULLABLE_STR,
+                        "duration_s": {"type": "number"},
+                        "tempo_bpm": {"type": "number"},
+                        "similarity_to_previous": _NULLABLE_NUM,
+                        "similarity_to_goal": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
     "Removed": {
         "type": "object",
         "required": ["removed", "index_generation"],
@@ -322,6 +361,35 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "library_api.library_map": {
         "summary": "Songs at their 2-D position (at most 5000, evenly sampled), for the map",
         "ok": "LibraryMap",
+    },
+    "paths_api.song_path": {
+        "summary": "A walk from one song to another, each song more similar to the goal",
+        "query": [
+            {
+                "name": "from",
+                "in": "query",
+                "required": True,
+                "description": "id of the first song",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            {
+                "name": "to",
+                "in": "query",
+                "required": True,
+                "description": "id of the last song",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            _int_query("steps", low=1, high=100, default=10, about="most moves (songs - 1)"),
+            {
+                "name": "direction",
+                "in": "query",
+                "required": False,
+                "description": "keep the raw tempo feature falling or rising along the path",
+                "schema": {"type": "string", "enum": list(DIRECTIONS)},
+            },
+        ],
+        "ok": "SongPath",
+        "errors": [400, 404],
     },
     "openapi.document": {"summary": "This document", "ok": "document"},
 }
