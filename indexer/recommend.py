@@ -17,6 +17,7 @@ from db import repo
 from db.models import Song
 from indexer.duplicates import SongTraits
 from indexer.errors import NotFoundError, StoreError
+from indexer.explain import Explanation, explain
 from indexer.hubness import HubCache
 from indexer.library import Library, Neighbour
 from indexer.rerank import Anchor, Candidate, Dropped, RerankOptions, fetch_depth, rerank
@@ -199,3 +200,23 @@ def recommend_for_seeds(
     ]
     neighbours = [Neighbour(found[c.id], c.score) for c in order[:k]]
     return seed_songs, Recommendation(neighbours, dropped)
+
+
+def explain_neighbours(
+    library: Library, seeds: Sequence[Song], neighbours: Sequence[Neighbour]
+) -> list[tuple[int, Explanation]]:
+    """Each neighbour's explanation against the seed nearest to it, with that seed's id.
+
+    A centroid is no song, so it cannot be explained; the nearest seed is what the listener
+    will compare the neighbour with.
+    """
+    if not neighbours:
+        return []
+    seed_vectors = library.vectors(np.vstack([s.feature_vector for s in seeds]))
+    raw = np.vstack([n.song.feature_vector for n in neighbours])
+    nearest = (library.vectors(raw) @ seed_vectors.T).argmax(axis=1)
+    result: list[tuple[int, Explanation]] = []
+    for row, seed_row in enumerate(nearest):
+        seed = seeds[int(seed_row)]
+        result.append((seed.id, explain(library.scaler, seed.feature_vector, raw[row])[0]))
+    return result

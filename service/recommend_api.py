@@ -5,19 +5,17 @@ Kept apart from :mod:`service.api`, whose routes start from one song or one uplo
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 from flask import Blueprint, jsonify, request
 
-from db.models import Song
-from indexer.explain import explain
-from indexer.library import Neighbour
-from indexer.recommend import NEGATIVE_WEIGHT, SEED_MODES, Context, recommend_for_seeds
+from indexer.recommend import (
+    NEGATIVE_WEIGHT,
+    SEED_MODES,
+    explain_neighbours,
+    recommend_for_seeds,
+)
 from service.api import MAX_K, MAX_SONG_ID, context, int_arg, neighbours_payload, song_json
 from service.errors import ApiError
 from service.query_args import bool_arg, explanation_json, float_arg, ids_arg, rerank_options
-from service.state import state
 
 bp = Blueprint("recommend_api", __name__, url_prefix="/api")
 
@@ -48,20 +46,9 @@ def similar_to_seeds():  # type: ignore[no-untyped-def]
     )
     payload = neighbours_payload(result)
     if bool_arg("explain") and result.neighbours:
-        _explain_by_nearest_seed(payload["neighbours"], result.neighbours, seed_songs, ctx)
+        explained = explain_neighbours(ctx.library, seed_songs, result.neighbours)
+        for item, (seed_id, why) in zip(payload["neighbours"], explained, strict=True):
+            item["explanation"] = {"seed": seed_id, **explanation_json(why)}
     return jsonify(
         {"seeds": [song_json(s) for s in seed_songs], "not": negatives, "mode": mode, **payload}
     )
-
-
-def _explain_by_nearest_seed(
-    items: list[dict[str, Any]], neighbours: list[Neighbour], seeds: list[Song], ctx: Context
-) -> None:
-    """A centroid is no song: each neighbour is explained against the seed nearest to it."""
-    seed_vectors = np.vstack([ctx.library.vectors(s.feature_vector)[0] for s in seeds])
-    scaler = state().library.scaler
-    for item, neighbour in zip(items, neighbours, strict=True):
-        vector = ctx.library.vectors(neighbour.song.feature_vector)[0]
-        nearest = seeds[int(np.argmax(seed_vectors @ vector))]
-        why = explain(scaler, nearest.feature_vector, neighbour.song.feature_vector)[0]
-        item["explanation"] = {"seed": nearest.id, **explanation_json(why)}
