@@ -331,6 +331,14 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
             f"macro-F1 {_format_mean(genre['macro_f1'])}  "
             f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
         )
+    click.echo("Re-ranking (top 10 of 100 candidates; plain kNN first):")
+    for split, settings in report["reranking"].items():
+        for name, scores in settings.items():
+            click.echo(
+                f"  {split:<17} {name:<22} artists {scores['distinct_artists@10']:.2f}  "
+                f"duplicates {scores['duplicate_rate']:.3f}  "
+                f"hub skew {scores['hub_skewness@10']:.2f}  p@10 {scores['precision@10']:.3f}"
+            )
     click.echo(f"{report['seconds']:.0f} s")
 
 
