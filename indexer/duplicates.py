@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DUPLICATE_COSINE = 0.9999
 DUPLICATE_DURATION_S = 2.0
@@ -42,6 +43,7 @@ class SongTraits:
     duration_s: float
 
 
+@lru_cache(maxsize=65536)
 def base_title(title: str) -> str:
     """The title without version tails, lower-cased with spaces collapsed."""
     previous = None

@@ -59,9 +59,7 @@ def song_vector(ctx: Context, song: Song) -> np.ndarray:
     return vector if vector is not None else ctx.library.vectors(song.feature_vector)[0]
 
 
-def _fetch(
-    ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]
-) -> tuple[list[Candidate], dict[int, Song]]:
+def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> list[Candidate]:
     scores, ids = ctx.index.search(vector[None, :], k=depth + len(skip))
     hits = [
         (int(i), float(s))
@@ -69,11 +67,11 @@ def _fetch(
         if i >= 0 and int(i) not in skip
     ]
     with ctx.library.session() as session:
-        songs = repo.get_songs(session, [i for i, _ in hits])
+        rows = repo.candidate_rows(session, [i for i, _ in hits])
     candidates = []
     for song_id, score in hits:
-        song = songs.get(song_id)
-        if song is None:  # removed since the index was saved
+        row = rows.get(song_id)
+        if row is None:  # removed since the index was saved
             continue
         stored = ctx.index.reconstruct(song_id)
         candidates.append(
@@ -81,13 +79,20 @@ def _fetch(
                 id=song_id,
                 score=min(1.0, score),
                 vector=stored if stored is not None else np.zeros_like(vector),
-                traits=traits(song),
-                album=song.album,
-                genre=song.genre,
-                tempo_bpm=float(song.feature_vector[_TEMPO]),
+                traits=SongTraits(title=row.title, artist=row.artist, duration_s=row.duration_s),
+                album=row.album,
+                genre=row.genre,
+                tempo_bpm=float(row.features[_TEMPO]),
             )
         )
-    return candidates, songs
+    return candidates
+
+
+def _neighbours(ctx: Context, kept: Sequence[Candidate]) -> list[Neighbour]:
+    """Full songs for the candidates kept, in their order (a song removed meanwhile is left out)."""
+    with ctx.library.session() as session:
+        songs = repo.get_songs(session, [c.id for c in kept])
+    return [Neighbour(songs[c.id], c.score) for c in kept if c.id in songs]
 
 
 def _hub(ctx: Context, options: RerankOptions, pool: Sequence[Candidate]) -> dict[int, float]:
@@ -113,11 +118,11 @@ def recommend(
         neighbours = ctx.library.similar_to_vector(vector, k=k, exclude=set(skip), index=ctx.index)
         return Recommendation(neighbours, [])
     depth = fetch_depth(k, options, available=len(ctx.index))
-    pool, songs = _fetch(ctx, vector, depth=depth, skip=set(skip))
+    pool = _fetch(ctx, vector, depth=depth, skip=set(skip))
     kept, dropped = rerank(
         pool, k=k, options=options, anchors=anchors, hub=_hub(ctx, options, pool)
     )
-    return Recommendation([Neighbour(songs[c.id], c.score) for c in kept], dropped)
+    return Recommendation(_neighbours(ctx, kept), dropped)
 
 
 def steer(positive: np.ndarray, negative: np.ndarray | None, *, weight: float) -> np.ndarray:
@@ -178,12 +183,10 @@ def recommend_for_seeds(
     chosen: list[Candidate] = []
     per_seed: list[list[Candidate]] = []
     dropped: list[Dropped] = []
-    found: dict[int, Song] = {}
     depth = fetch_depth(quota, options, available=len(ctx.index)) + k
     for vector in positive:
         query = steer(vector[None, :], negative, weight=negative_weight)
-        pool, pool_songs = _fetch(ctx, query, depth=depth, skip=set(skip))
-        found.update(pool_songs)
+        pool = _fetch(ctx, query, depth=depth, skip=set(skip))
         kept, lost = rerank(
             pool,
             k=quota,
@@ -198,8 +201,7 @@ def recommend_for_seeds(
     order = [
         c for rank in range(quota) for kept in per_seed if rank < len(kept) for c in [kept[rank]]
     ]
-    neighbours = [Neighbour(found[c.id], c.score) for c in order[:k]]
-    return seed_songs, Recommendation(neighbours, dropped)
+    return seed_songs, Recommendation(_neighbours(ctx, order[:k]), dropped)
 
 
 def explain_neighbours(
