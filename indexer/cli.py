@@ -331,7 +331,7 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
             f"macro-F1 {_format_mean(genre['macro_f1'])}  "
             f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
         )
-    click.echo("Re-ranking (top 10 of 100 candidates; plain kNN first):")
+    click.echo("Re-ranking (top 10 of 50 candidates; plain kNN first):")
     for split, settings in report["reranking"].items():
         for name, scores in settings.items():
             click.echo(

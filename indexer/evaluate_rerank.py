@@ -1,7 +1,7 @@
 """What re-ranking does to the lists on GTZAN: artists shown, duplicates, hubs, genre precision.
 
 Each fold's test songs are queried against its training songs, as in `indexer.evaluate`: the
-metric is fitted on the training songs, 100 candidates are fetched per query (the depth the
+metric is fitted on the training songs, 50 candidates are fetched per query (the depth the
 service fetches for k=10), and each setting of `indexer.rerank` picks the top 10. Songs carry
 their artist (from the artist-filtered split's lists) and a duration of 30 s, so the duplicate
 rule is decided by the cosine alone. Plain kNN is the first setting.
@@ -22,7 +22,7 @@ from indexer.scaler import fit_scaler
 from indexer.table import FeatureTable, Fold, artist_ids
 
 K = 10
-DEPTH = 100
+DEPTH = 50
 GTZAN_CLIP_S = 30.0
 
 SETTINGS: dict[str, RerankOptions] = {
