@@ -5,11 +5,11 @@ two places. Two songs count as near-duplicates when their vectors are almost ide
 they last about as long, or when the same artist has two titles that are equal once version
 suffixes ("Live", "Remastered 2011", "Radio Edit", ...) are stripped.
 
-The cosine threshold is calibrated on GTZAN, which holds 14 pairs of clips with identical
-features (Sturm's exact repetitions) and two more pairs within 0.07 standard deviations: under
-the learned metric their cosines are at least 0.999978, while the closest pair of different
-recordings reaches 0.99949 and the median nearest-neighbour cosine is 0.950. 0.9999 lies in
-that gap (see the README).
+The cosine threshold is calibrated on the GTZAN table, which holds 14 pairs of clips with
+identical features (Sturm's exact repetitions) and two more pairs within 0.07 standard
+deviations: under the learned metric their cosines are at least 0.999978, while the closest
+pair of different recordings reaches 0.99949 and the median nearest-neighbour cosine is 0.949.
+0.9999 lies in that gap (see the README).
 """
 
 from __future__ import annotations
