@@ -16,7 +16,7 @@ import numpy as np
 from db import repo
 from db.models import Song
 from indexer.duplicates import SongTraits
-from indexer.errors import NotFoundError, StoreError
+from indexer.errors import NotFoundError
 from indexer.explain import Explanation, explain
 from indexer.hubness import HubCache
 from indexer.library import Library, Neighbour
@@ -125,17 +125,18 @@ def recommend(
     return Recommendation(_neighbours(ctx, kept), dropped)
 
 
-def steer(positive: np.ndarray, negative: np.ndarray | None, *, weight: float) -> np.ndarray:
+def steer(positive: np.ndarray, negative: np.ndarray | None, *, weight: float) -> np.ndarray | None:
     """Rocchio's query: the unit mean of the seeds minus ``weight`` times that of the negatives.
 
-    Raises `StoreError` when the negatives cancel the seeds out (nothing left to search for).
+    None when the negatives cancel the seeds out (the same songs on both sides at weight 1):
+    there is nothing left to search for.
     """
     query = _unit(positive.mean(axis=0))
     if negative is not None and len(negative) and weight > 0:
         query = query - weight * _unit(negative.mean(axis=0))
     norm = float(np.linalg.norm(query))
     if norm < 1e-6:
-        raise StoreError("the negative seeds cancel the seeds out")
+        return None
     return (query / norm).astype(np.float32)
 
 
@@ -178,6 +179,8 @@ def recommend_for_seeds(
     skip = frozenset(wanted)
     if mode == "centroid" or len(seed_songs) == 1:
         query = steer(positive, negative, weight=negative_weight)
+        if query is None:
+            return seed_songs, Recommendation([], [])
         return seed_songs, recommend(ctx, query, k=k, options=options, anchors=anchors, skip=skip)
     quota = math.ceil(k / len(seed_songs))
     chosen: list[Candidate] = []
@@ -186,6 +189,9 @@ def recommend_for_seeds(
     depth = fetch_depth(quota, options, available=len(ctx.index)) + k
     for vector in positive:
         query = steer(vector[None, :], negative, weight=negative_weight)
+        if query is None:
+            per_seed.append([])
+            continue
         pool = _fetch(ctx, query, depth=depth, skip=set(skip))
         kept, lost = rerank(
             pool,
@@ -197,11 +203,15 @@ def recommend_for_seeds(
         )
         chosen.extend(kept)
         per_seed.append(kept)
-        dropped.extend(d for d in lost if d.id not in {c.id for c in chosen})
+        dropped.extend(lost)
     order = [
         c for rank in range(quota) for kept in per_seed if rank < len(kept) for c in [kept[rank]]
-    ]
-    return seed_songs, Recommendation(_neighbours(ctx, order[:k]), dropped)
+    ][:k]
+    # A song one seed dropped may be another seed's pick; report each song's first drop once.
+    listed = {c.id for c in order}
+    first_drops = {d.id: d for d in reversed(dropped) if d.id not in listed}
+    dropped = [d for d in dropped if first_drops.get(d.id) is d]
+    return seed_songs, Recommendation(_neighbours(ctx, order), dropped)
 
 
 def explain_neighbours(

@@ -190,6 +190,15 @@ def test_malformed_parameters_are_400(tagged: FlaskClient, url: str) -> None:
     assert body["error"] == "bad_parameter"
 
 
+def test_negatives_that_cancel_the_seeds_leave_nothing_to_search(tagged: FlaskClient) -> None:
+    one = _ids(tagged)["One"]
+    for mode in ("centroid", "union"):
+        url = f"/api/similar?seed={one}&not={one}&not_weight=1&mode={mode}"
+        response = tagged.get(url)
+        assert response.status_code == 200
+        assert response.get_json()["neighbours"] == []
+
+
 def test_unknown_seed_is_404(tagged: FlaskClient) -> None:
     for url in ("/api/similar?seed=99999", "/api/similar?seed=1&not=99999999999"):
         response = tagged.get(url)
