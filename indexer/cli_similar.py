@@ -15,6 +15,7 @@ from db.models import Song
 from indexer.hubness import HubCache
 from indexer.library import Library
 from indexer.recommend import Context, Recommendation, recommend_for_seeds
+from indexer.rerank import RerankOptions
 
 RERANK_OPTIONS = [
     click.option("--genre", default=None, help="Keep only neighbours predicted as GENRE."),
@@ -49,7 +50,7 @@ def with_rerank_options(command):  # type: ignore[no-untyped-def]
 
 
 def similar_to_songs(
-    library: Library, seeds: Sequence[Song], *, k: int, options: Any, **query: Any
+    library: Library, seeds: Sequence[Song], *, k: int, options: RerankOptions, **query: Any
 ) -> tuple[list[Song], Recommendation]:
     """The seed songs and their re-ranked neighbours, on the saved index."""
     index, manifest = library.load_index()

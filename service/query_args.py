@@ -87,6 +87,9 @@ def rerank_options() -> RerankOptions:
     if genre is not None and genre not in [*state().library.genre_model.classes, UNCERTAIN]:
         raise ApiError(400, "bad_parameter", f"unknown genre {genre!r}")
     mmr_lambda = float_arg("mmr_lambda", low=0.0, high=1.0)
+    # Read again when the answer is built; checked here so a bad flag fails before any work.
+    bool_arg("explain")
+    bool_arg("explain_drops")
     return RerankOptions(
         genre=genre,
         tempo_min_bpm=float_arg("tempo_min_bpm", low=0.0, high=1000.0),
