@@ -182,6 +182,24 @@ def _artist_filter_split() -> list[dict[str, list[tuple[str, str]]]]:
     ]
 
 
+def artist_ids(table: FeatureTable) -> np.ndarray:
+    """An artist key per row [shape=(n,)], for measuring how many artists a list shows.
+
+    The table's ``group`` column when it has one; for GTZAN, the artist ids of the bundled
+    artist-filtered split (948 songs, 412 artists), each other song counting as an artist of
+    its own (so it can never make a list look less varied than it is).
+    """
+    if table.groups is not None:
+        return np.asarray(table.groups, dtype=str)
+    known: dict[str, str] = {}
+    for k in range(1, _N_ARTIST_FOLDS + 1):
+        for part in ("train_groups", "evaluate_groups"):
+            known.update(_read_split_file(_ARTIST_FILTER_DIR / f"f{k}_{part}.txt"))
+    return np.array(
+        [f"artist-{known[name]}" if name in known else f"song-{name}" for name in table.filenames]
+    )
+
+
 def has_artist_filter_split(table: FeatureTable) -> bool:
     """Whether every song of the bundled artist-filtered split is in ``table`` (GTZAN tables)."""
     names = set(table.filenames)

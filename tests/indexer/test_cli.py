@@ -188,3 +188,28 @@ def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_p
     )
     assert result.exit_code == 1
     assert "chroma_stft_mean" in result.output
+
+
+def test_similar_reranks_explains_and_takes_seeds(
+    runner: CliRunner, settings: Settings, music: Path
+) -> None:
+    result = invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    plain = json.loads(invoke(runner, settings, "similar", "1", "--json").output)
+    order = [n["id"] for n in plain["neighbours"]]
+    args = ["similar", "1", "--json", "--exclude", str(order[0]), "--explain", "--explain-drops"]
+    body = json.loads(invoke(runner, settings, *args).output)
+    assert [n["id"] for n in body["neighbours"]] == order[1:]
+    assert body["dropped"] == [
+        {"id": order[0], "reason": "excluded", "detail": "excluded by the query"}
+    ]
+    for n in body["neighbours"]:
+        parts = n["explanation"]["parts"]
+        assert sum(parts.values()) == pytest.approx(n["explanation"]["cosine"], abs=1e-9)
+    seeds = json.loads(invoke(runner, settings, "similar", "1", "2", "--not", "3", "--json").output)
+    assert [s["id"] for s in seeds["seeds"]] == [1, 2]
+    assert [n["id"] for n in seeds["neighbours"]] == [4]
+    table = invoke(runner, settings, "similar", "1", "--explain", "--mode", "union").output
+    assert "tempo" in table
+    bad = runner.invoke(main, ["similar", "1", "--mmr-lambda", "2"])
+    assert bad.exit_code == 2
