@@ -539,8 +539,11 @@ def _error_response(status: int) -> dict[str, Any]:
 def _ok_response(kind: str | None) -> dict[str, Any]:
     if kind == "audio":
         return {
-            "description": "the file",
-            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            "description": "the file, typed by its extension (audio/ogg, audio/flac, …)",
+            "content": {
+                "audio/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     if kind == "document":
         return {"description": "OpenAPI 3", "content": {"application/json": {"schema": {}}}}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
+
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +16,7 @@ from service.openapi import OPERATIONS, build_document
 MAX_EXAMPLES = 25
 CASES: list[str] = []
 UPLOAD = "POST /api/similar"
+AUDIO = "GET /api/songs/{song_id}/audio"
 
 
 def test_document_lists_every_api_route(filled_app: Flask) -> None:
@@ -40,7 +44,16 @@ def test_api_conforms_to_its_document(filled_app: Flask) -> None:
             # bytes and random cursors are rightly refused with 400.
             refusable = label == UPLOAD or bool((case.query or {}).get("cursor"))
             excluded = [positive_data_acceptance] if refusable else []
-            response = case.call_and_validate(excluded_checks=excluded)
+            with warnings.catch_warnings():
+                if label == AUDIO:
+                    # schemathesis reads a WSGI response's body but never closes it, so the
+                    # audio file the service opened is closed by the garbage collector, with a
+                    # ResourceWarning. (test_api's range requests close their responses, so a
+                    # file the service itself left open would fail there.)
+                    warnings.simplefilter("ignore", ResourceWarning)
+                response = case.call_and_validate(excluded_checks=excluded)
+                if label == AUDIO:
+                    gc.collect()
             assert response.status_code < 500
 
         check()
