@@ -8,8 +8,11 @@ accuracy on artist-grouped inner folds of its own training songs only (Stratifie
 the split's artist ids), then fits the chosen one on the whole training side and scores it on
 the held-out artists: accuracy, macro-F1 and ECE after temperature scaling. The temperature is
 fitted on the chosen candidate's inner held-out predictions, so the test labels choose
-nothing. Every candidate's outer score is printed too, for comparison with the current model,
-but only the nested figure is an honest estimate of the selection procedure.
+nothing. Every candidate's outer score is printed too, for comparison with the previous default
+(XGBoost alone), but only the nested figure is an honest estimate of the selection procedure.
+Run with ``--seed 0`` and ``--seed 1`` (the inner folds' shuffle and XGBoost's subsampling), the
+LDA-augmented trees soft-voted with the C=0.1 logistic regression were chosen in 4 of the 6
+outer folds; that blend is now the default in ``indexer.genre``.
 
 Every fit uses one thread; the run takes a few minutes on one core.
 """
@@ -85,19 +88,21 @@ SHALLOW = {**DEFAULT_PARAMS, "max_depth": 2, "n_estimators": 400}
 DEPTH3 = {**DEFAULT_PARAMS, "max_depth": 3, "n_estimators": 400, "learning_rate": 0.05}
 
 BASES: dict[str, Base] = {
-    "xgb (current: depth 4, 200 trees, rate 0.1)": _xgb(DEFAULT_PARAMS),
+    "xgb alone (depth 4, 200 trees, rate 0.1)": _xgb(DEFAULT_PARAMS),
     "xgb depth 2, 400 trees, rate 0.1": _xgb(SHALLOW),
     "xgb depth 3, 400 trees, rate 0.05": _xgb(DEPTH3),
-    "xgb current + LDA directions": _xgb_lda(DEFAULT_PARAMS),
+    "xgb + LDA directions": _xgb_lda(DEFAULT_PARAMS),
     "logreg C=0.1": _logreg(0.1),
     "logreg C=1": _logreg(1.0),
 }
-CURRENT = next(iter(BASES))
+# The model before this comparison, and the one it led to (indexer.genre since then).
+PREVIOUS = next(iter(BASES))
+ADOPTED = "vote xgb+LDA + logreg C=0.1"
 # Soft votes: the mean of two bases' probabilities, computed from the bases' own predictions.
 VOTES: dict[str, tuple[str, str]] = {
-    "vote xgb current + logreg C=0.1": (CURRENT, "logreg C=0.1"),
-    "vote xgb current + logreg C=1": (CURRENT, "logreg C=1"),
-    "vote xgb+LDA + logreg C=0.1": ("xgb current + LDA directions", "logreg C=0.1"),
+    "vote xgb alone + logreg C=0.1": (PREVIOUS, "logreg C=0.1"),
+    "vote xgb alone + logreg C=1": (PREVIOUS, "logreg C=1"),
+    "vote xgb+LDA + logreg C=0.1": ("xgb + LDA directions", "logreg C=0.1"),
 }
 CANDIDATES = [*BASES, *VOTES]
 
@@ -197,7 +202,7 @@ def report(result: dict[str, Any]) -> None:
         s = f["outer"][f["chosen"]]
         print(
             f"  fold {f['fold']}: {f['chosen']}: accuracy {s['accuracy']:.3f} "
-            f"(current {f['outer'][CURRENT]['accuracy']:.3f}), macro-F1 {s['macro_f1']:.3f}, "
+            f"(xgb alone {f['outer'][PREVIOUS]['accuracy']:.3f}), macro-F1 {s['macro_f1']:.3f}, "
             f"ECE {s['ece_uncalibrated']:.3f} -> {s['ece']:.3f} (T {s['temperature']:.2f}); "
             f"{f['seconds']:.0f} s"
         )
@@ -210,13 +215,15 @@ def report(result: dict[str, Any]) -> None:
         f"ECE per fold {_mean_std([s['ece'] for s in chosen])}, "
         f"pooled {expected_calibration_error(pooled_p, pooled_y):.3f}"
     )
-    current = [f["outer"][CURRENT] for f in folds]
-    current_p = np.vstack([f["calibrated"][CURRENT] for f in folds])
-    print(
-        f"  current model, same run: accuracy {_mean_std([s['accuracy'] for s in current])}, "
-        f"ECE per fold {_mean_std([s['ece'] for s in current])}, "
-        f"pooled {expected_calibration_error(current_p, pooled_y):.3f}"
-    )
+    for label, name in (("previous default", PREVIOUS), ("adopted default", ADOPTED)):
+        scores = [f["outer"][name] for f in folds]
+        p = np.vstack([f["calibrated"][name] for f in folds])
+        print(
+            f"  {label} ({name}), same run: "
+            f"accuracy {_mean_std([s['accuracy'] for s in scores])}, "
+            f"ECE per fold {_mean_std([s['ece'] for s in scores])}, "
+            f"pooled {expected_calibration_error(p, pooled_y):.3f}"
+        )
 
 
 def main() -> None:
