@@ -52,8 +52,8 @@ _READABLE_VERSIONS = (1, 2)
 _N_SPLITS = 5
 UNCERTAIN = "uncertain"
 # Below this calibrated top probability a song's label is "uncertain" (with its top 3). On the
-# artist-filtered folds 32% of the songs fall below 0.4, and those are right 28% of the time,
-# against 61% above it (out-of-fold predictions, measured with `soundalike evaluate`).
+# artist-filtered folds 27% of the songs fall below 0.4, and those are right 27% of the time,
+# against 65% above it (out-of-fold predictions, measured with `soundalike evaluate`).
 UNCERTAIN_BELOW = 0.4
 
 # The trees' hyperparameters. Depth 2 with 400 trees, or depth 3 with 400 at rate 0.05, did not
