@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from threadpoolctl import threadpool_limits
 
 from indexer.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from indexer.genre import DEFAULT_PARAMS
-from indexer.scaler import fit_scaler
+from indexer.genre_linear import fit_linear
 from indexer.table import FeatureTable, artist_filter_folds, bundled_table_path, group_folds
 from indexer.table import load_table as load_feature_table
 
@@ -49,24 +48,13 @@ def _xgb(params: dict[str, Any]) -> Base:
     return run
 
 
-def _with_lda(X: np.ndarray, y: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw features plus the 9 LDA directions fitted on the training rows only."""
-    scaler = fit_scaler(X, source_sha256="", labels=y.astype(str), metric="lda")
-    projection = scaler.projection
-    assert projection is not None
-
-    def directions(raw: np.ndarray) -> np.ndarray:
-        return (scaler.standardize(raw) - projection.center) @ projection.scalings
-
-    return np.hstack([X, directions(X)]), np.hstack([X_test, directions(X_test)])
-
-
 def _xgb_lda(params: dict[str, Any]) -> Base:
+    """Trees on the raw features plus the LDA directions, fitted on the training rows only."""
     fit = _xgb(params)
 
     def run(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, seed: int) -> np.ndarray:
-        X_aug, X_test_aug = _with_lda(X, y, X_test)
-        return fit(X_aug, y, X_test_aug, seed)
+        linear = fit_linear(X, y)
+        return fit(linear.augment(X), y, linear.augment(X_test), seed)
 
     return run
 
@@ -75,11 +63,7 @@ def _logreg(C: float) -> Base:
     """Multinomial logistic regression on the metric's log-variance, standardized features."""
 
     def run(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, seed: int) -> np.ndarray:
-        # The lda scaler's standardize is the log of the variances, then (x - mean) / std.
-        scaler = fit_scaler(X, source_sha256="", labels=y.astype(str), metric="lda")
-        model = LogisticRegression(C=C, max_iter=2000)
-        model.fit(scaler.standardize(X), y)
-        return np.asarray(model.predict_proba(scaler.standardize(X_test)), dtype=np.float64)
+        return fit_linear(X, y, C=C).predict_proba(X_test)
 
     return run
 
