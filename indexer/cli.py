@@ -7,15 +7,20 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
 from db import repo
+from indexer.cli_playlist import path_cmd, playlist_cmd
+from indexer.cli_similar import similar_to_songs, with_rerank_options
 from indexer.errors import FileError, IndexerError
 from indexer.features import extract_file_features
 from indexer.library import Library
 from indexer.pipeline import Skipped, index_paths
+from indexer.recommend import explain_neighbours
+from indexer.rerank import RerankOptions
 from indexer.scan import expand_paths, scan_library
 from indexer.schema import FEATURE_NAMES
 from indexer.settings import Settings, load_settings
@@ -48,6 +53,10 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     overrides = {"data_dir": data_dir} if data_dir else {}
     ctx.ensure_object(dict)
     ctx.obj["settings"] = load_settings(overrides=overrides)
+
+
+main.add_command(playlist_cmd)
+main.add_command(path_cmd)
 
 
 def _print_skipped(skipped: list[Skipped]) -> None:
@@ -137,36 +146,62 @@ def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
 
 
 @main.command("similar")
-@click.argument("ref")
+@click.argument("refs", nargs=-1, required=True)
 @click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_rerank_options
 @click.pass_context
-def similar_cmd(ctx: click.Context, ref: str, k: int, as_json: bool) -> None:
-    """Songs that sound like REF (an id or a path), with cosine score and genre."""
+def similar_cmd(
+    ctx: click.Context,
+    refs: tuple[str, ...],
+    k: int,
+    as_json: bool,
+    negatives: tuple[int, ...],
+    mode: str,
+    explain: bool,
+    explain_drops: bool,
+    exclude: tuple[int, ...],
+    **rerank: Any,
+) -> None:
+    """Songs that sound like REFS (ids or paths), with cosine score and genre.
+
+    Several REFS search near all of them (--mode centroid) or give each an equal share
+    (--mode union); --not steers away from songs. The other options re-rank the list.
+    """
     library = _library(ctx)
+    options = RerankOptions(exclude=frozenset(exclude), **rerank)
     try:
-        song = library.resolve_song(ref)
-        song, neighbours = library.similar_to_song(song.id, k=k)
+        seeds = [library.resolve_song(ref) for ref in refs]
+        seeds, result = similar_to_songs(
+            library, seeds, k=k, options=options, negatives=list(negatives), mode=mode
+        )
+        explained = explain_neighbours(library, seeds, result.neighbours) if explain else []
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
+    neighbours = result.neighbours
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "song": _song_summary(song),
-                    "neighbours": [
-                        {**_song_summary(n.song), "score": round(n.score, 6)} for n in neighbours
-                    ],
-                },
-                indent=2,
-            )
-        )
+        items = [{**_song_summary(n.song), "score": round(n.score, 6)} for n in neighbours]
+        for item, (seed_id, why) in zip(items, explained, strict=False):
+            item["explanation"] = {"seed": seed_id, "cosine": why.cosine, "parts": why.parts}
+            item["explanation"]["summary"] = why.summary
+        payload: dict[str, Any] = {"song": _song_summary(seeds[0]), "neighbours": items}
+        if len(seeds) > 1:
+            payload["seeds"] = [_song_summary(s) for s in seeds]
+        if explain_drops:
+            payload["dropped"] = [vars(d) for d in result.dropped]
+        click.echo(json.dumps(payload, indent=2))
         return
-    click.echo(f"Like {song.id}: {_display(song)} [{song.genre}]")
+    like = ", ".join(f"{s.id}: {_display(s)} [{s.genre}]" for s in seeds)
+    click.echo(f"Like {like}")
     click.echo(f"{'#':>3} {'id':>6} {'score':>6}  {'genre':<16} song")
     for rank, n in enumerate(neighbours, 1):
         genre = f"{n.song.genre} {n.song.genre_confidence or 0:.2f}"
         click.echo(f"{rank:>3} {n.song.id:>6} {n.score:6.3f}  {genre:<16} {_display(n.song)}")
+        if explain:
+            click.echo(f"{'':>18}{explained[rank - 1][1].summary}")
+    if explain_drops:
+        for d in result.dropped:
+            click.echo(f"dropped {d.id}: {d.reason} ({d.detail})")
 
 
 def _display(song) -> str:  # type: ignore[no-untyped-def]
@@ -221,10 +256,17 @@ def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A labelled feature table (filename, the 57 columns, label[, group]).",
 )
+@click.option(
+    "--keep-metric",
+    is_flag=True,
+    help="Keep the current similarity metric instead of refitting it on the table.",
+)
 @click.pass_context
-def train_cmd(ctx: click.Context, table: Path | None) -> None:
-    """Fit the genre model, report cross-validated accuracy, relabel the library."""
+def train_cmd(ctx: click.Context, table: Path | None, keep_metric: bool) -> None:
+    """Fit the genre model and the similarity metric, report cross-validated accuracy,
+    relabel the library and re-index it when the metric changed."""
     from indexer.genre import save_genre_model, train_genre_model
+    from indexer.scaler import refit_scaler
     from indexer.table import bundled_table_path, load_table
 
     library = _library(ctx)
@@ -241,8 +283,17 @@ def train_cmd(ctx: click.Context, table: Path | None) -> None:
         click.echo(f"  {split}: {_format_score(score)}")
     library.__dict__.pop("genre_model", None)
     relabelled = library.relabel_genres()
-    library.sync_index()  # the manifest records which model labelled the songs
     click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
+    if not keep_metric:
+        before = library.scaler.version
+        scaler = refit_scaler(_settings(ctx).model_dir, feature_table)
+        library.__dict__.pop("scaler", None)
+        if scaler.version != before:
+            click.echo(f"Similarity metric refitted on the table: {scaler.version}.")
+    # The manifest records the model that labelled the songs and the metric of the vectors: a
+    # new metric rebuilds the index from the rows.
+    manifest = library.sync_index()
+    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
 
 
 def _format_score(score: object) -> str:
@@ -301,6 +352,14 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
             f"macro-F1 {_format_mean(genre['macro_f1'])}  "
             f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
         )
+    click.echo("Re-ranking (top 10 of 50 candidates; plain kNN first):")
+    for split, settings in report["reranking"].items():
+        for name, scores in settings.items():
+            click.echo(
+                f"  {split:<17} {name:<22} artists {scores['distinct_artists@10']:.2f}  "
+                f"duplicates {scores['duplicate_rate']:.3f}  "
+                f"hub skew {scores['hub_skewness@10']:.2f}  p@10 {scores['precision@10']:.3f}"
+            )
     click.echo(f"{report['seconds']:.0f} s")
 
 

@@ -40,3 +40,7 @@ class StoreError(IndexerError):
 
 class NotFoundError(IndexerError):
     """A song asked for by id or path is not in the library."""
+
+
+class UnreachableError(IndexerError):
+    """No walk through the library meets the request, e.g. the goal breaks the tempo direction."""

@@ -210,7 +210,8 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
 def evaluate_table(
     table: FeatureTable, *, seed: int = 0, n_jobs: int | None = None
 ) -> dict[str, Any]:
-    """Neighbour precision@1/5/10 and hubness per metric, and the genre model's scores.
+    """Neighbour precision@1/5/10 and hubness per metric, the genre model's scores, and what
+    query-time re-ranking does to artists, duplicates and hubs (`indexer.evaluate_rerank`).
 
     Both on the honest split (the bundled artist-filtered GTZAN folds, or group K-fold on the
     table's ``group`` column) and on stratified K-fold, which is optimistic because an artist's
@@ -220,6 +221,8 @@ def evaluate_table(
     Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
     the figures.
     """
+    from indexer.evaluate_rerank import rerank_report  # it builds on this module's hubness
+
     started = time.perf_counter()
     splits = evaluation_splits(table, seed=seed)
     predictions = out_of_fold_predictions(table, seed=seed, n_jobs=n_jobs)
@@ -229,6 +232,7 @@ def evaluate_table(
         "splits": {name: len(folds) for name, folds in splits.items()},
         "neighbours": {name: neighbour_report(table, folds) for name, folds in splits.items()},
         "genre": {name: genre_report(table, predictions[name]) for name in splits},
+        "reranking": {name: rerank_report(table, folds) for name, folds in splits.items()},
     }
     result["seconds"] = time.perf_counter() - started
     return result

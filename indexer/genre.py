@@ -28,6 +28,7 @@ import xgboost as xgb
 from indexer.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from indexer.errors import ModelError
 from indexer.genre_linear import LOGREG_C, LinearPart, fit_linear
+from indexer.labels import UNCERTAIN, UNCERTAIN_BELOW
 from indexer.scaler import as_feature_matrix, atomic_path, locked
 from indexer.schema import FEATURE_NAMES
 from indexer.table import (
@@ -50,11 +51,6 @@ _FORMAT = "soundalike-genre-model"
 _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 _N_SPLITS = 5
-UNCERTAIN = "uncertain"
-# Below this calibrated top probability a song's label is "uncertain" (with its top 3). On the
-# artist-filtered folds 27% of the songs fall below 0.4, and those are right 27% of the time,
-# against 65% above it (out-of-fold predictions, measured with `soundalike evaluate`).
-UNCERTAIN_BELOW = 0.4
 
 # The trees' hyperparameters. Depth 2 with 400 trees, or depth 3 with 400 at rate 0.05, did not
 # beat them under nested cross-validation; adding the linear part did (bench/tune_genre.py).

@@ -307,16 +307,22 @@ class Library:
         self, song_id: int, *, k: int, index: VectorIndex | None = None
     ) -> tuple[Song, list[Neighbour]]:
         """The ``k`` songs nearest to a library song, itself excluded."""
+        if index is None:
+            index, _ = self.load_index()
+        # The indexed vector is what the neighbours were compared with. Taking it from the index
+        # lets the song and its neighbours come back in one query, the service's hot path.
+        vector = index.reconstruct(song_id)
+        hits = self._search(index, vector, k=k, exclude={song_id}) if vector is not None else []
         with self.session() as session:
-            song = repo.get_song(session, song_id)
+            songs = repo.get_songs(session, [song_id, *(i for i, _ in hits)])
+        song = songs.get(song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
-        # The indexed vector is what the neighbours were compared with; transform only if absent.
-        vector = index.reconstruct(song_id) if index is not None else None
-        if vector is None:
-            vector = self.vectors(song.feature_vector)[0]
-        neighbours = self.similar_to_vector(vector, k=k, exclude={song_id}, index=index)
-        return song, neighbours
+        if vector is None:  # in the database but not yet in this index: transform its features
+            return song, self.similar_to_vector(
+                self.vectors(song.feature_vector)[0], k=k, exclude={song_id}, index=index
+            )
+        return song, self._neighbours(hits, songs)
 
     def similar_to_vector(
         self,
@@ -329,12 +335,22 @@ class Library:
         """The ``k`` songs nearest to a unit vector, best first."""
         if index is None:
             index, _ = self.load_index()
-        exclude = exclude or set()
-        scores, ids = index.search(vector[None, :], k=k + len(exclude))
-        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        hits = [(i, s) for i, s in hits if i not in exclude][:k]
+        hits = self._search(index, vector, k=k, exclude=exclude or set())
         with self.session() as session:
             songs = repo.get_songs(session, [i for i, _ in hits])
+        return self._neighbours(hits, songs)
+
+    @staticmethod
+    def _search(
+        index: VectorIndex, vector: np.ndarray, *, k: int, exclude: set[int]
+    ) -> list[tuple[int, float]]:
+        """``(id, score)`` of the ``k`` nearest ids outside ``exclude``, best first."""
+        scores, ids = index.search(vector[None, :], k=k + len(exclude))
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return [(i, s) for i, s in hits if i not in exclude][:k]
+
+    @staticmethod
+    def _neighbours(hits: list[tuple[int, float]], songs: dict[int, Song]) -> list[Neighbour]:
         # An id can be in an index a moment older than the rows: skip what is gone.
         return [Neighbour(songs[i], min(1.0, s)) for i, s in hits if i in songs]
 

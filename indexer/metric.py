@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from indexer.errors import ModelError
 
@@ -126,6 +125,10 @@ def fit_projection(Z: np.ndarray, labels: np.ndarray) -> Projection:
             f"a learned metric needs at least 2 genres and more songs than genres "
             f"(got {len(labels)} songs, {len(classes)} genres)"
         )
+    # Imported here: scikit-learn costs most of a second to import, and only fitting needs it,
+    # never a service worker that applies a saved projection.
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
     # The SVD solver needs no within-class covariance inverse, so constant or collinear
     # columns (a user's small table) do not break it.
     lda = LinearDiscriminantAnalysis(solver="svd").fit(Z, labels)

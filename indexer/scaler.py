@@ -27,7 +27,7 @@ import numpy as np
 from indexer.errors import ModelError
 from indexer.metric import Projection, fit_projection
 from indexer.schema import FEATURE_NAMES, N_FEATURES
-from indexer.table import bundled_table_path, load_table
+from indexer.table import FeatureTable, bundled_table_path, load_table
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,21 @@ def ensure_scaler(model_dir: Path, *, metric: str = DEFAULT_METRIC) -> Scaler:
         scaler = fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric=metric)
         save_scaler(scaler, path)
         return scaler
+
+
+def refit_scaler(model_dir: Path, table: FeatureTable, *, metric: str = DEFAULT_METRIC) -> Scaler:
+    """Fit the transform on ``table`` and save it in ``model_dir``, replacing the current one.
+
+    `soundalike train --table` calls this so that the learned metric is fitted on the same
+    songs and genres as the classifier: a projection learned on GTZAN's ten genres would
+    otherwise keep steering neighbours by genres the user's own table may not have. The new
+    version makes the next `Library.sync_index` rebuild the index.
+    """
+    model_dir = Path(model_dir)
+    with locked(model_dir / ".scaler.lock"):
+        scaler = fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric=metric)
+        save_scaler(scaler, model_dir / SCALER_FILENAME)
+    return scaler
 
 
 @contextlib.contextmanager

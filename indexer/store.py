@@ -294,6 +294,27 @@ def _remove_old_generations(index_dir: Path, *, keep: set[str]) -> None:
     for path in index_dir.glob("vectors.*.faiss"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
+    # A writer killed mid-write leaves its temporary file (up to the index's size) behind.
+    for path in index_dir.glob(".*.tmp"):
+        if not _writer_alive(path):
+            path.unlink(missing_ok=True)
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in a temporary file's name (``.NAME.PID.tmp``) still runs."""
+    try:
+        pid = int(tmp.name.rsplit(".", 2)[-2])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def load_index(index_dir: Path, *, mmap: bool = False) -> tuple[VectorIndex, Manifest]:

@@ -15,7 +15,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from indexer.errors import ModelError
 from indexer.schema import FEATURE_NAMES
@@ -183,6 +182,24 @@ def _artist_filter_split() -> list[dict[str, list[tuple[str, str]]]]:
     ]
 
 
+def artist_ids(table: FeatureTable) -> np.ndarray:
+    """An artist key per row [shape=(n,)], for measuring how many artists a list shows.
+
+    The table's ``group`` column when it has one; for GTZAN, the artist ids of the bundled
+    artist-filtered split (948 songs, 412 artists), each other song counting as an artist of
+    its own (so it can never make a list look less varied than it is).
+    """
+    if table.groups is not None:
+        return np.asarray(table.groups, dtype=str)
+    known: dict[str, str] = {}
+    for k in range(1, _N_ARTIST_FOLDS + 1):
+        for part in ("train_groups", "evaluate_groups"):
+            known.update(_read_split_file(_ARTIST_FILTER_DIR / f"f{k}_{part}.txt"))
+    return np.array(
+        [f"artist-{known[name]}" if name in known else f"song-{name}" for name in table.filenames]
+    )
+
+
 def has_artist_filter_split(table: FeatureTable) -> bool:
     """Whether every song of the bundled artist-filtered split is in ``table`` (GTZAN tables)."""
     names = set(table.filenames)
@@ -232,6 +249,8 @@ def stratified_folds(labels: np.ndarray, *, n_splits: int = 5, seed: int = 0) ->
     `artist_filter_folds`.
     """
     labels = np.asarray(labels)
+    from sklearn.model_selection import StratifiedKFold  # slow import: only here
+
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Fold(train=train, test=test, train_groups=train.copy())
@@ -245,6 +264,8 @@ def group_folds(
     """Stratified K-fold that keeps each group (artist, album) on one side of every fold."""
     labels = np.asarray(labels)
     groups = np.asarray(groups)
+    from sklearn.model_selection import StratifiedGroupKFold  # slow import: only here
+
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [
         Fold(train=train, test=test, train_groups=groups[train])

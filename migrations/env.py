@@ -6,9 +6,16 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from db.models import Base
+from db.search import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Leave the search tables and indexes of revision 0003 out of autogenerate: the models
+    do not declare them, since what exists depends on the database (see `db.search`)."""
+    return not is_search_object(name)
 
 
 def run_migrations_online() -> None:
@@ -16,7 +23,10 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -27,7 +37,12 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=conn,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_name=include_name,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

@@ -24,11 +24,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, library=library, reader=IndexReader(settings.index_dir)
     )
 
-    from service import api, errors, library_api, openapi, pages
+    from service import api, errors, library_api, openapi, pages, paths_api, recommend_api, subsonic
 
     errors.register(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(library_api.bp)
+    app.register_blueprint(paths_api.bp)
+    app.register_blueprint(recommend_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(subsonic.bp)
     return app

@@ -18,12 +18,18 @@ from werkzeug.exceptions import HTTPException
 from db import repo
 from db.models import Song
 from indexer.decode import Decoded, decode_window
+from indexer.duplicates import SongTraits
+from indexer.explain import explain
 from indexer.features import SR, extract_features
-from indexer.genre import UNCERTAIN
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
+from indexer.recommend import Context, Recommendation, recommend, traits
+from indexer.rerank import Anchor
 from indexer.scan import expand_paths
+from service.cursor import decode as decode_cursor
+from service.cursor import encode as encode_cursor
 from service.errors import ApiError
+from service.query_args import bool_arg, dropped_json, explanation_json, rerank_options
 from service.state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -130,17 +136,37 @@ def health():  # type: ignore[no-untyped-def]
 
 @bp.get("/songs")
 def list_songs():  # type: ignore[no-untyped-def]
-    """Songs matching ``q`` in title, artist or album, paginated."""
+    """Songs matching ``q`` in title, artist or album, by artist and title, paginated.
+
+    Two ways to page: ``offset`` (simple, but deep offsets walk past every skipped row) or
+    ``cursor``, the ``next_cursor`` of the previous page (an index seek however deep).
+    """
     limit = int_arg("limit", default=50, low=1, high=MAX_LIMIT)
     offset = int_arg("offset", default=0, low=0, high=10**9)
+    cursor = request.args.get("cursor")
     q = (request.args.get("q") or "").strip() or None
     if q is not None and "\x00" in q:
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
         raise ApiError(400, "bad_parameter", "q must not contain NUL characters")
+    if cursor and offset:
+        raise ApiError(400, "bad_parameter", "use either cursor or offset, not both")
     with state().library.session() as session:
-        items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+        if cursor:
+            items = repo.list_songs_page(session, q=q, limit=limit, after=decode_cursor(cursor))
+            total = repo.count_matching(session, q=q)
+        else:
+            items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+    last = items[-1] if len(items) == limit else None
     return jsonify(
-        {"items": [song_json(s) for s in items], "total": total, "limit": limit, "offset": offset}
+        {
+            "items": [song_json(s) for s in items],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": (
+                encode_cursor(repo.ListingKey(last.artist, last.title, last.id)) if last else None
+            ),
+        }
     )
 
 
@@ -154,21 +180,57 @@ def get_song(song_id: int):  # type: ignore[no-untyped-def]
     return jsonify(song_json(song))
 
 
+def context() -> Context:
+    """The library, the live index and its hub cache, for one request."""
+    st = state()
+    index, manifest = st.index()
+    return Context(st.library, index, generation=manifest.generation, hubs=st.hubs)
+
+
+def neighbours_payload(
+    result: Recommendation, *, query_raw: np.ndarray | None = None
+) -> dict[str, Any]:
+    """``neighbours`` (explained against ``query_raw`` when ``explain=true``) and, with
+    ``explain_drops=true``, what re-ranking ``dropped``."""
+    items = [neighbour_json(n) for n in result.neighbours]
+    if bool_arg("explain") and query_raw is not None and result.neighbours:
+        raw = np.vstack([n.song.feature_vector for n in result.neighbours])
+        for item, why in zip(items, explain(state().library.scaler, query_raw, raw), strict=True):
+            item["explanation"] = explanation_json(why)
+    payload: dict[str, Any] = {"neighbours": items}
+    if bool_arg("explain_drops"):
+        payload["dropped"] = dropped_json(result.dropped)
+    return payload
+
+
 @bp.get("/songs/<int:song_id>/similar")
 def similar_songs(song_id: int):  # type: ignore[no-untyped-def]
-    """The ``k`` nearest songs by cosine, the song itself excluded."""
+    """The ``k`` nearest songs by cosine, the song itself excluded, re-ranked as asked."""
     k = int_arg("k", default=10, low=1, high=MAX_K)
-    genre = (request.args.get("genre") or "").strip() or None
-    st = state()
-    if genre is not None and genre not in [*st.library.genre_model.classes, UNCERTAIN]:
-        raise ApiError(400, "bad_parameter", f"unknown genre {genre!r}")
-    index, _ = st.index()
-    # With a genre filter, search deeper and keep the first k of that predicted genre.
-    fetch = k if genre is None else min(max(len(index), 1), max(20 * k, 200))
-    song, neighbours = st.library.similar_to_song(song_id, k=fetch, index=index)
-    if genre is not None:
-        neighbours = [n for n in neighbours if n.song.genre == genre][:k]
-    return jsonify({"song": song_json(song), "neighbours": [neighbour_json(n) for n in neighbours]})
+    options = rerank_options()
+    ctx = context()
+    if not options.active:
+        # The plain query, the service's hot path: the song and its neighbours in one read.
+        song, neighbours = ctx.library.similar_to_song(song_id, k=k, index=ctx.index)
+        payload = neighbours_payload(Recommendation(neighbours, []), query_raw=song.feature_vector)
+        return jsonify({"song": song_json(song), **payload})
+    with ctx.library.session() as session:
+        song = repo.get_song(session, song_id)
+    if song is None:
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    vector = ctx.index.reconstruct(song_id)
+    if vector is None:
+        vector = ctx.library.vectors(song.feature_vector)[0]
+    result = recommend(
+        ctx,
+        vector,
+        k=k,
+        options=options,
+        anchors=[Anchor(song.id, vector, traits(song))],
+        skip=frozenset({song_id}),
+    )
+    payload = neighbours_payload(result, query_raw=song.feature_vector)
+    return jsonify({"song": song_json(song), **payload})
 
 
 @bp.get("/model")
@@ -232,6 +294,7 @@ def song_audio(song_id: int):  # type: ignore[no-untyped-def]
 def similar_upload():  # type: ignore[no-untyped-def]
     """Genre and nearest songs for an uploaded clip (multipart field ``file``)."""
     k = int_arg("k", default=10, low=1, high=MAX_K)
+    options = rerank_options()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ApiError(400, "missing_file", "send the audio as a multipart field named 'file'")
@@ -256,8 +319,11 @@ def similar_upload():  # type: ignore[no-untyped-def]
                 f"analysis took over {st.settings.upload_timeout_s:g} s; send a shorter clip",
             ) from None
     prediction = st.library.genre_model.predict(raw[None, :])[0]
-    index, _ = st.index()
-    neighbours = st.library.similar_to_vector(st.library.vectors(raw)[0], k=k, index=index)
+    vector = st.library.vectors(raw)[0]
+    query = SongTraits(title=Path(upload.filename).stem, artist=None, duration_s=decoded.duration_s)
+    result = recommend(
+        context(), vector, k=k, options=options, anchors=[Anchor(None, vector, query)]
+    )
     return jsonify(
         {
             "upload": {"filename": upload.filename, "duration_s": round(decoded.duration_s, 3)},
@@ -268,7 +334,7 @@ def similar_upload():  # type: ignore[no-untyped-def]
                 "top": [{"label": label, "probability": p} for label, p in prediction.top],
                 "probabilities": prediction.probabilities,
             },
-            "neighbours": [neighbour_json(n) for n in neighbours],
+            **neighbours_payload(result, query_raw=raw),
         }
     )
 

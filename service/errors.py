@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from indexer.errors import FileError, ModelError, NotFoundError, StoreError
+from indexer.errors import FileError, ModelError, NotFoundError, StoreError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(NotFoundError)
     def _not_found(exc: NotFoundError):  # type: ignore[no-untyped-def]
         return json_error(404, "not_found", str(exc))
+
+    @app.errorhandler(UnreachableError)
+    def _unreachable(exc: UnreachableError):  # type: ignore[no-untyped-def]
+        # The songs exist but no walk between them meets the request: nothing found there.
+        return json_error(404, "unreachable", str(exc))
 
     @app.errorhandler(FileError)
     def _bad_audio(exc: FileError):  # type: ignore[no-untyped-def]

@@ -2,6 +2,11 @@
 
 Kept apart from :mod:`service.api` because these answers exist for the page's overview, not
 for clients that query neighbours.
+
+The map shows at most `MAP_POINTS` songs: a million points would be a 100 MB answer that no
+browser draws, and computing it would read every song's features. Above that size an evenly
+spaced sample of the ids (the same one for every request of an index generation) is placed
+on the PCA plane of that sample.
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ from service.state import state
 
 bp = Blueprint("library_api", __name__, url_prefix="/api/library")
 
+# Songs on the map at most; more would not be readable as dots on a page either.
+MAP_POINTS = 5000
+
 _map_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class SongMap:
-    """2-D positions of every song, for one index generation."""
+    """2-D positions of the mapped songs (all, or a sample of `MAP_POINTS`), for one generation."""
 
     generation: int
     ids: np.ndarray
     xy: np.ndarray
     explained: list[float]
+    total: int
 
 
 def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
@@ -65,6 +74,13 @@ def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
     return xy, explained + [0.0] * (2 - len(explained))
 
 
+def sample_ids(ids: np.ndarray, limit: int) -> np.ndarray:
+    """``limit`` ids evenly spaced through the sorted ``ids`` (all of them if fewer)."""
+    if len(ids) <= limit:
+        return ids
+    return ids[np.linspace(0, len(ids) - 1, limit).round().astype(np.int64)]
+
+
 def song_map() -> SongMap:
     """The map for the current index generation, computed once per generation and worker."""
     st = state()
@@ -75,13 +91,17 @@ def song_map() -> SongMap:
     with _map_lock:
         id_parts, raw_parts = [], []
         with st.library.session() as session:
-            for ids, raw in repo.iter_features(session):
+            every = repo.all_ids(session)
+            wanted = sample_ids(every, MAP_POINTS)
+            for ids, raw in repo.iter_features(
+                session, None if len(wanted) == len(every) else wanted
+            ):
                 id_parts.append(ids)
                 raw_parts.append(raw)
         ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
         vectors = st.library.vectors(np.vstack(raw_parts)) if raw_parts else np.zeros((0, 1))
         xy, explained = project_2d(vectors)
-        fresh = SongMap(manifest.generation, ids, xy, explained)
+        fresh = SongMap(manifest.generation, ids, xy, explained, total=len(every))
         current_app.extensions["soundalike_map"] = fresh
         return fresh
 
@@ -113,7 +133,8 @@ def library_stats():  # type: ignore[no-untyped-def]
 
 @bp.get("/map")
 def library_map():  # type: ignore[no-untyped-def]
-    """Every song at its 2-D PCA position, with title and genre for colouring and tooltips."""
+    """Songs at their 2-D PCA position (every song, or an even sample of `MAP_POINTS` in a
+    larger library), with title and genre for colouring and tooltips."""
     st = state()
     mapped = song_map()
     with st.library.session() as session:
@@ -138,6 +159,8 @@ def library_map():  # type: ignore[no-untyped-def]
             "index_generation": mapped.generation,
             "method": "pca",
             "explained_variance": [round(v, 4) for v in mapped.explained],
+            "songs": mapped.total,
+            "sampled": len(mapped.ids) < mapped.total,
             "points": points,
         }
     )

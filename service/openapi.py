@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from indexer.genre import UNCERTAIN
+from indexer.labels import UNCERTAIN
+from indexer.song_path import DIRECTIONS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -82,6 +83,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "artist": _NULLABLE_STR,
             "album": _NULLABLE_STR,
             "score": {"type": "number"},
+            "explanation": {"$ref": "#/components/schemas/Explanation"},
             "genre": {
                 "type": "object",
                 "required": ["label", "confidence"],
@@ -92,6 +94,55 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "top": {"$ref": "#/components/schemas/TopGenres"},
                 },
             },
+        },
+    },
+    "Explanation": {
+        "type": "object",
+        "description": "the cosine split over feature groups (Shapley values); parts sum to it",
+        "required": ["cosine", "parts", "summary"],
+        "properties": {
+            "seed": {"type": "integer"},
+            "cosine": {"type": "number"},
+            "parts": {
+                "type": "object",
+                "required": ["timbre", "spectral_shape", "rhythm", "harmony", "loudness"],
+                "additionalProperties": {"type": "number"},
+            },
+            "summary": {"type": "string"},
+        },
+    },
+    "Dropped": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["id", "reason", "detail"],
+            "properties": {
+                "id": {"type": "integer"},
+                "reason": {
+                    "type": "string",
+                    "enum": [
+                        "excluded",
+                        "genre",
+                        "tempo",
+                        "duration",
+                        "duplicate",
+                        "artist_cap",
+                        "album_cap",
+                    ],
+                },
+                "detail": {"type": "string"},
+            },
+        },
+    },
+    "SeedSimilar": {
+        "type": "object",
+        "required": ["seeds", "not", "mode", "neighbours"],
+        "properties": {
+            "seeds": {"type": "array", "items": {"$ref": "#/components/schemas/Song"}},
+            "not": {"type": "array", "items": {"type": "integer"}},
+            "mode": {"type": "string", "enum": ["centroid", "union"]},
+            "neighbours": {"type": "array", "items": {"$ref": "#/components/schemas/Neighbour"}},
+            "dropped": {"$ref": "#/components/schemas/Dropped"},
         },
     },
     "Health": {
@@ -107,12 +158,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "SongPage": {
         "type": "object",
-        "required": ["items", "total", "limit", "offset"],
+        "required": ["items", "total", "limit", "offset", "next_cursor"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Song"}},
             "total": {"type": "integer"},
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+            "next_cursor": {
+                **_NULLABLE_STR,
+                "description": "pass as cursor for the next page; null after the last page",
+            },
         },
     },
     "Similar": {
@@ -121,6 +176,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "song": {"$ref": "#/components/schemas/Song"},
             "neighbours": {"type": "array", "items": {"$ref": "#/components/schemas/Neighbour"}},
+            "dropped": {"$ref": "#/components/schemas/Dropped"},
         },
     },
     "UploadSimilar": {
@@ -134,6 +190,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "genre": {"$ref": "#/components/schemas/Genre"},
             "neighbours": {"type": "array", "items": {"$ref": "#/components/schemas/Neighbour"}},
+            "dropped": {"$ref": "#/components/schemas/Dropped"},
         },
     },
     "AddReport": {
@@ -195,11 +252,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "LibraryMap": {
         "type": "object",
-        "required": ["index_generation", "method", "points"],
+        "required": ["index_generation", "method", "songs", "sampled", "points"],
         "properties": {
             "index_generation": {"type": "integer"},
             "method": {"type": "string"},
             "explained_variance": {"type": "array", "items": {"type": "number"}},
+            "songs": {"type": "integer", "description": "songs in the library"},
+            "sampled": {
+                "type": "boolean",
+                "description": "true when the points are an even sample of a larger library",
+            },
             "points": {
                 "type": "array",
                 "items": {
@@ -212,6 +274,44 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "genre": _NULLABLE_STR,
                         "x": {"type": "number"},
                         "y": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+    "SongPath": {
+        "type": "object",
+        "required": ["from", "to", "steps", "direction", "smoothness", "path"],
+        "properties": {
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "steps": {"type": "integer"},
+            "direction": {"type": "string", "nullable": True, "enum": [*DIRECTIONS, None]},
+            "smoothness": _NULLABLE_NUM,
+            "path": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "title",
+                        "artist",
+                        "album",
+                        "duration_s",
+                        "tempo_bpm",
+                        "similarity_to_previous",
+                        "similarity_to_goal",
+                    ],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "artist": _NULLABLE_STR,
+                        "album": _NULLABLE_STR,
+                        "duration_s": {"type": "number"},
+                        "tempo_bpm": {"type": "number"},
+                        "similarity_to_previous": _NULLABLE_NUM,
+                        "similarity_to_goal": {"type": "number"},
                     },
                 },
             },
@@ -235,6 +335,69 @@ def _int_query(name: str, *, low: int, high: int, default: int, about: str) -> d
     }
 
 
+def _query(name: str, schema: dict[str, Any], about: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": about, "schema": schema}
+
+
+def _number(low: float, high: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
+def _bool(name: str, about: str) -> dict[str, Any]:
+    return _query(name, {"type": "boolean", "default": False}, about)
+
+
+def _ids(name: str, about: str, *, required: bool = False) -> dict[str, Any]:
+    items = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    schema = {"type": "array", "items": items, "maxItems": 100}
+    if required:
+        schema["minItems"] = 1
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": about,
+        "style": "form",
+        "explode": True,
+        "schema": schema,
+    }
+
+
+# Re-ranking and explanations, shared by every neighbour route (see indexer/rerank.py).
+RERANK_QUERY: list[dict[str, Any]] = [
+    {
+        "name": "genre",
+        "in": "query",
+        "required": False,
+        "description": "keep only neighbours predicted as this genre",
+        "schema": {"type": "string"},
+    },
+    _query("tempo_min_bpm", _number(0, 1000), "keep neighbours at least this fast"),
+    _query("tempo_max_bpm", _number(0, 1000), "keep neighbours at most this fast"),
+    _query("duration_min_s", _number(0, 1e6), "keep neighbours at least this long"),
+    _query("duration_max_s", _number(0, 1e6), "keep neighbours at most this long"),
+    _ids("exclude", "song ids never to return"),
+    _query(
+        "max_per_artist",
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        "at most this many neighbours by one artist",
+    ),
+    _query(
+        "max_per_album",
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        "at most this many neighbours from one album",
+    ),
+    _bool("dedupe", "drop near-duplicates of the query and of each other"),
+    _query(
+        "mmr_lambda",
+        {**_number(0, 1), "default": 1},
+        "maximal marginal relevance: 1 ranks by similarity alone, lower values diversify",
+    ),
+    _bool("hubness", "rank by CSLS, which demotes songs that are near everything"),
+    _bool("explain", "split each neighbour's cosine over five feature groups"),
+    _bool("explain_drops", "list the candidates re-ranking dropped and why"),
+]
+
 # Per endpoint (blueprint.function): summary, query parameters, request body, success response,
 # and the error statuses it can answer besides the ones every route shares.
 OPERATIONS: dict[str, dict[str, Any]] = {
@@ -250,6 +413,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
             _int_query("limit", low=1, high=500, default=50, about="page size"),
             _int_query("offset", low=0, high=10**9, default=0, about="rows to skip"),
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "next_cursor of the previous page (keyset paging; not with offset)",
+                "schema": {"type": "string"},
+            },
         ],
         "ok": "SongPage",
         "errors": [400],
@@ -259,13 +429,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "The k nearest songs by cosine, the song itself excluded",
         "query": [
             _int_query("k", low=1, high=100, default=10, about="neighbours"),
-            {
-                "name": "genre",
-                "in": "query",
-                "required": False,
-                "description": "keep only neighbours predicted as this genre",
-                "schema": {"type": "string"},
-            },
+            *RERANK_QUERY,
         ],
         "ok": "Similar",
         "errors": [400, 404],
@@ -277,10 +441,30 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "api.similar_upload": {
         "summary": "Genre and nearest songs for an uploaded clip",
-        "query": [_int_query("k", low=1, high=100, default=10, about="neighbours")],
+        "query": [
+            _int_query("k", low=1, high=100, default=10, about="neighbours"),
+            *RERANK_QUERY,
+        ],
         "body": "upload",
         "ok": "UploadSimilar",
         "errors": [400, 413, 504],
+    },
+    "recommend_api.similar_to_seeds": {
+        "summary": "Songs like a set of seed songs and unlike the 'not' songs",
+        "query": [
+            _ids("seed", "songs to start from", required=True),
+            _ids("not", "songs to steer away from"),
+            _query(
+                "mode",
+                {"type": "string", "enum": ["centroid", "union"], "default": "centroid"},
+                "centroid: near the seeds' mean; union: an equal share of places per seed",
+            ),
+            _query("not_weight", {**_number(0, 1), "default": 0.5}, "push away from 'not'"),
+            _int_query("k", low=1, high=100, default=10, about="neighbours"),
+            *RERANK_QUERY,
+        ],
+        "ok": "SeedSimilar",
+        "errors": [400, 404],
     },
     "api.add_songs": {
         "summary": "Admin: index files or folders already on the server",
@@ -304,8 +488,37 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "ok": "LibraryStats",
     },
     "library_api.library_map": {
-        "summary": "Every song at its 2-D position, for the page's map",
+        "summary": "Songs at their 2-D position (at most 5000, evenly sampled), for the map",
         "ok": "LibraryMap",
+    },
+    "paths_api.song_path": {
+        "summary": "A walk from one song to another, each song more similar to the goal",
+        "query": [
+            {
+                "name": "from",
+                "in": "query",
+                "required": True,
+                "description": "id of the first song",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            {
+                "name": "to",
+                "in": "query",
+                "required": True,
+                "description": "id of the last song",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+            _int_query("steps", low=1, high=100, default=10, about="most moves (songs - 1)"),
+            {
+                "name": "direction",
+                "in": "query",
+                "required": False,
+                "description": "keep the raw tempo feature falling or rising along the path",
+                "schema": {"type": "string", "enum": list(DIRECTIONS)},
+            },
+        ],
+        "ok": "SongPath",
+        "errors": [400, 404],
     },
     "openapi.document": {"summary": "This document", "ok": "document"},
 }

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from indexer.hubness import HubCache
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.store import IndexReader, Manifest, VectorIndex
@@ -19,6 +20,7 @@ class ServiceState:
     settings: Settings
     library: Library
     reader: IndexReader
+    hubs: HubCache = field(default_factory=HubCache)
     _first_sync: threading.Lock = field(default_factory=threading.Lock)
 
     def index(self) -> tuple[VectorIndex, Manifest]:

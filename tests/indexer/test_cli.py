@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -124,14 +125,32 @@ def test_train_on_a_users_table_relabels_the_library(
     runner: CliRunner, settings: Settings, music: Path, small_table: Path
 ) -> None:
     invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
-    before = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
+    before = json.loads(invoke(runner, settings, "stats", "--json").output)
     result = invoke(runner, settings, "train", "--table", str(small_table))
     assert "Training on 200 rows, 10 genres" in result.output
     assert "group_kfold: accuracy" in result.output
     assert "stratified_kfold: accuracy" in result.output
     assert "4 song(s) relabelled" in result.output
-    after = json.loads(invoke(runner, settings, "stats", "--json").output)["model_version"]
-    assert after != before
+    after = json.loads(invoke(runner, settings, "stats", "--json").output)
+    assert after["model_version"] != before["model_version"]
+    # The metric is refitted on the same table, and the index rebuilt with it.
+    saved = json.loads((settings.model_dir / "scaler.json").read_text())
+    assert saved["source_sha256"] == hashlib.sha256(small_table.read_bytes()).hexdigest()
+    assert after["scaler_version"] != before["scaler_version"]
+    assert after["indexed"] == after["songs"] == 4
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["scaler_version"] == after["scaler_version"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_train_can_keep_the_metric(
+    runner: CliRunner, settings: Settings, music: Path, small_table: Path
+) -> None:
+    invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    before = json.loads(invoke(runner, settings, "stats", "--json").output)["scaler_version"]
+    invoke(runner, settings, "train", "--table", str(small_table), "--keep-metric")
+    after = json.loads(invoke(runner, settings, "stats", "--json").output)["scaler_version"]
+    assert after == before
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -169,3 +188,28 @@ def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_p
     )
     assert result.exit_code == 1
     assert "chroma_stft_mean" in result.output
+
+
+def test_similar_reranks_explains_and_takes_seeds(
+    runner: CliRunner, settings: Settings, music: Path
+) -> None:
+    result = invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    plain = json.loads(invoke(runner, settings, "similar", "1", "--json").output)
+    order = [n["id"] for n in plain["neighbours"]]
+    args = ["similar", "1", "--json", "--exclude", str(order[0]), "--explain", "--explain-drops"]
+    body = json.loads(invoke(runner, settings, *args).output)
+    assert [n["id"] for n in body["neighbours"]] == order[1:]
+    assert body["dropped"] == [
+        {"id": order[0], "reason": "excluded", "detail": "excluded by the query"}
+    ]
+    for n in body["neighbours"]:
+        parts = n["explanation"]["parts"]
+        assert sum(parts.values()) == pytest.approx(n["explanation"]["cosine"], abs=1e-9)
+    seeds = json.loads(invoke(runner, settings, "similar", "1", "2", "--not", "3", "--json").output)
+    assert [s["id"] for s in seeds["seeds"]] == [1, 2]
+    assert [n["id"] for n in seeds["neighbours"]] == [4]
+    table = invoke(runner, settings, "similar", "1", "--explain", "--mode", "union").output
+    assert "tempo" in table
+    bad = runner.invoke(main, ["similar", "1", "--mmr-lambda", "2"])
+    assert bad.exit_code == 2

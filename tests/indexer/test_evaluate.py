@@ -162,8 +162,26 @@ def test_table_without_the_artist_split_reports_what_it_can(tmp_path: Path) -> N
     assert result["n_songs"] == 100
     assert set(result["neighbours"]) == {"stratified_kfold"}
     assert set(result["genre"]) == {"stratified_kfold"}
+    assert set(result["reranking"]) == {"stratified_kfold"}
     assert set(result["neighbours"]["stratified_kfold"]) == {
         "raw_cosine",
         "standardized_cosine",
         "lda",
     }
+
+
+def test_reranking_spreads_artists_removes_duplicates_and_flattens_hubs(
+    measured: dict[str, Any],
+) -> None:
+    honest = measured["reranking"]["artist_filter"]
+    plain = honest["plain_knn"]
+    # Plain kNN over 100 candidates is the same list the neighbour report scores.
+    lda = measured["neighbours"]["artist_filter"]["lda"]["precision@10"]["mean"]
+    assert plain["precision@10"] == pytest.approx(lda, abs=1e-9)
+    assert honest["max_per_artist_2"]["distinct_artists@10"] > plain["distinct_artists@10"] + 1
+    assert honest["hubness_csls"]["hub_skewness@10"] < plain["hub_skewness@10"] - 0.1
+    assert all(s["mean_length"] == 10 for s in honest.values())
+    # The random split keeps GTZAN's duplicate pairs: plain lists show them, dedupe never does.
+    random = measured["reranking"]["stratified_kfold"]
+    assert random["plain_knn"]["duplicate_rate"] > 0.05
+    assert random["dedupe"]["duplicate_rate"] == 0.0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +124,22 @@ def test_reader_picks_up_a_new_generation(tmp_path: Path) -> None:
 
 def test_reader_without_index_returns_none(tmp_path: Path) -> None:
     assert IndexReader(tmp_path).current() is None
+
+
+def test_a_save_clears_what_a_killed_writer_left(tmp_path: Path) -> None:
+    # A process that has exited stands in for a writer killed mid-save.
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = tmp_path / f".vectors.2.faiss.{gone}.tmp"
+    stale.write_bytes(b"half an index")
+    live = tmp_path / f".vectors.9.faiss.{os.getppid()}.tmp"  # a running process: left alone
+    live.write_bytes(b"being written")
+    index = VectorIndex.empty(57)
+    index.add(np.arange(3), unit_rows(3))
+    save(index, tmp_path)
+    assert not stale.exists()
+    assert live.exists()

@@ -49,6 +49,21 @@ def test_list_search_and_paginate(filled: Flask) -> None:
     assert client.get("/api/songs?q=%25").get_json()["total"] == 0
 
 
+def test_cursor_pages_walk_the_same_listing_as_offsets(filled: Flask) -> None:
+    client = filled.test_client()
+    everything = client.get("/api/songs?limit=100").get_json()
+    assert everything["next_cursor"] is None  # fewer songs than the limit: no next page
+    walked, url = [], "/api/songs?limit=2&cursor="
+    while True:
+        page = client.get(url).get_json()
+        assert page["total"] == 5
+        walked += [s["id"] for s in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        url = f"/api/songs?limit=2&cursor={page['next_cursor']}"
+    assert walked == [s["id"] for s in everything["items"]]
+
+
 def test_song_and_its_neighbours(filled: Flask) -> None:
     client = filled.test_client()
     first = client.get("/api/songs?limit=1").get_json()["items"][0]
@@ -104,6 +119,9 @@ def test_model_reports_version_and_scores(filled: Flask) -> None:
         ("/api/songs?limit=abc", 400, "bad_parameter"),
         ("/api/songs?limit=0", 400, "bad_parameter"),
         ("/api/songs?offset=-1", 400, "bad_parameter"),
+        ("/api/songs?cursor=not-a-cursor", 400, "bad_parameter"),
+        ("/api/songs?cursor=WzEsMiwzXQ", 400, "bad_parameter"),  # [1,2,3]: wrong types
+        ("/api/songs?cursor=WyJhIiwiYiIsMV0&offset=5", 400, "bad_parameter"),
         ("/api/songs/1/similar?k=1000", 400, "bad_parameter"),
         ("/api/songs/1/similar?k=two", 400, "bad_parameter"),
         ("/api/nothing-here", 404, "not_found"),

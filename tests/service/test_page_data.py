@@ -10,7 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.pipeline import index_paths
-from service.library_api import project_2d
+from service import library_api
+from service.library_api import project_2d, sample_ids
 from tests.conftest import write_tone
 
 AUTH = {"Authorization": "Bearer s3cret"}
@@ -37,6 +38,8 @@ def test_map_on_an_empty_library(client: FlaskClient) -> None:
     body = client.get("/api/library/map").get_json()
     assert body["points"] == []
     assert body["method"] == "pca"
+    assert body["songs"] == 0
+    assert body["sampled"] is False
 
 
 def test_genre_counts_and_map_follow_the_library(filled: Flask) -> None:
@@ -56,6 +59,7 @@ def test_genre_counts_and_map_follow_the_library(filled: Flask) -> None:
     points = body["points"]
     songs = client.get("/api/songs").get_json()["items"]
     assert sorted(p["id"] for p in points) == sorted(s["id"] for s in songs)
+    assert (body["songs"], body["sampled"]) == (4, False)
     assert all(-1 <= p["x"] <= 1 and -1 <= p["y"] <= 1 for p in points)
     assert max(max(abs(p["x"]), abs(p["y"])) for p in points) == pytest.approx(1)
     assert 0 < sum(body["explained_variance"]) <= 1
@@ -96,3 +100,24 @@ def test_projection_keeps_the_main_spread() -> None:
     np.testing.assert_allclose(xy[:, 1], 0, atol=1e-12)
     order = np.argsort(xy[:, 0])
     assert list(order) in (list(range(7)), list(range(6, -1, -1)))
+
+
+def test_sample_ids_is_even_and_keeps_the_ends() -> None:
+    ids = np.arange(1, 1_000_001, dtype=np.int64)
+    sample = sample_ids(ids, 5000)
+    assert len(sample) == len(set(sample.tolist())) == 5000
+    assert (sample[0], sample[-1]) == (1, 1_000_000)
+    assert np.ptp(np.diff(sample)) <= 1
+    small = np.array([3, 5, 8])
+    assert sample_ids(small, 5000) is small
+
+
+def test_a_large_library_maps_a_stable_sample(
+    filled: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_api, "MAP_POINTS", 3)
+    client = filled.test_client()
+    first = client.get("/api/library/map").get_json()
+    assert (first["songs"], first["sampled"], len(first["points"])) == (4, True, 3)
+    again = client.get("/api/library/map").get_json()
+    assert [p["id"] for p in again["points"]] == [p["id"] for p in first["points"]]
