@@ -345,7 +345,7 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
             hubs = next(value for key, value in entry.items() if key.startswith("hubness"))
             skew = np.mean([h["k_occurrence_skewness"] for h in hubs])
             click.echo(f"  {split:<17} {metric:<20} {scores}  hub skew {skew:.2f}")
-    click.echo("Genre model (XGBoost, refitted on each fold; calibrated):")
+    click.echo("Genre model (XGBoost + logistic regression, refitted on each fold; calibrated):")
     for split, genre in report["genre"].items():
         click.echo(
             f"  {split:<17} accuracy {_format_mean(genre['accuracy'])}  "

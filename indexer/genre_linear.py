@@ -1,0 +1,145 @@
+"""The linear half of the genre model: LDA directions and a logistic regression, as JSON.
+
+Trees on the 57 raw features miss what a linear view sees at once. On log-variance,
+standardized features (the neighbour metric's input), the LDA directions give the trees 9
+extra inputs along which genres separate, and a multinomial logistic regression gives a second
+opinion whose probabilities are averaged with the trees'. Chosen by nested cross-validation on
+the artist-filtered GTZAN folds (``bench/tune_genre.py``); see the README for the figures.
+
+Everything here is a few matrices, so it is stored as plain JSON inside the model metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from indexer.errors import ModelError
+from indexer.scaler import fit_scaler
+from indexer.schema import FEATURE_NAMES
+
+# Inverse regularization strength of the logistic regression; 0.1 was chosen over 1 by nested
+# cross-validation together with the LDA-augmented trees.
+LOGREG_C = 0.1
+
+
+@dataclass(frozen=True, eq=False)
+class LinearPart:
+    """Standardization, LDA directions and logistic regression fitted on one training table.
+
+    Attributes
+    ----------
+    log_columns : tuple[str, ...]
+        Columns replaced by their natural log before standardizing.
+    mean, scale : np.ndarray [shape=(57,)]
+        Standardization after the log.
+    center : np.ndarray [shape=(57,)]
+        Subtracted from standardized rows before projecting on the directions.
+    scalings : np.ndarray [shape=(57, n_directions)]
+        LDA discriminant directions (n_directions <= n_classes - 1).
+    coef : np.ndarray [shape=(n_classes, 57)]
+    intercept : np.ndarray [shape=(n_classes,)]
+        Logistic regression class scores; their softmax is its probability.
+    """
+
+    log_columns: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    center: np.ndarray
+    scalings: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    @property
+    def n_directions(self) -> int:
+        """How many LDA directions `augment` appends to the raw features."""
+        return int(self.scalings.shape[1])
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        """Log of ``log_columns``, then (x - mean) / scale [shape=(n, 57)]."""
+        columns = [FEATURE_NAMES.index(name) for name in self.log_columns]
+        Z = X.copy()
+        # Silence has a variance of 0; clamp as the scaler does instead of producing -inf.
+        Z[:, columns] = np.log(np.maximum(Z[:, columns], 1e-12))
+        return (Z - self.mean) / self.scale
+
+    def augment(self, X: np.ndarray) -> np.ndarray:
+        """Raw features followed by their LDA coordinates: the trees' input [shape=(n, 57+d)]."""
+        return np.hstack([X, (self.standardize(X) - self.center) @ self.scalings])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Logistic regression probabilities of raw rows X [shape=(n, 57)] -> (n, n_classes)."""
+        scores = self.standardize(X) @ self.coef.T + self.intercept
+        scores -= scores.max(axis=1, keepdims=True)
+        p = np.exp(scores)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values; floats round-trip exactly."""
+        return {
+            "kind": "lda+logreg",
+            "log_columns": list(self.log_columns),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "center": self.center.tolist(),
+            "scalings": self.scalings.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, document: Any, *, n_classes: int) -> LinearPart:
+        """Inverse of `to_json`; `ModelError` if the shapes or values are wrong."""
+        n = len(FEATURE_NAMES)
+        try:
+            if document["kind"] != "lda+logreg":
+                raise ValueError(f"unknown linear part {document['kind']!r}")
+            log_columns = tuple(str(c) for c in document["log_columns"])
+            arrays = {
+                key: np.asarray(document[key], dtype=np.float64)
+                for key in ("mean", "scale", "center", "scalings", "coef", "intercept")
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"genre model linear part is corrupt: {exc!r}") from exc
+        scalings = arrays["scalings"]
+        if (
+            not set(log_columns) <= set(FEATURE_NAMES)
+            or any(arrays[key].shape != (n,) for key in ("mean", "scale", "center"))
+            or scalings.ndim != 2
+            or scalings.shape[0] != n
+            or arrays["coef"].shape != (n_classes, n)
+            or arrays["intercept"].shape != (n_classes,)
+        ):
+            raise ModelError("genre model linear part has the wrong shapes")
+        if not all(np.isfinite(a).all() for a in arrays.values()) or (arrays["scale"] <= 0).any():
+            raise ModelError("genre model linear part has invalid values")
+        return cls(log_columns=log_columns, **arrays)
+
+
+def fit_linear(X: np.ndarray, y: np.ndarray, *, C: float = LOGREG_C) -> LinearPart:
+    """Fit on raw rows X [shape=(n, 57)] with class indices y [shape=(n,)], 0..k-1, k >= 2."""
+    # The metric's scaler does the same log, standardization and LDA; reuse its fit.
+    scaler = fit_scaler(X, source_sha256="", labels=y.astype(str), metric="lda")
+    projection = scaler.projection
+    if projection is None:  # fit_scaler always projects with metric="lda"
+        raise ModelError("LDA projection missing")
+    Z = scaler.standardize(X)
+    model = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:
+        # Binary: sklearn keeps one score (for class 1); softmax of [0, s] is its sigmoid.
+        coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+        intercept = np.array([0.0, intercept[0]])
+    return LinearPart(
+        log_columns=scaler.log_columns,
+        mean=scaler.mean,
+        scale=scaler.scale,
+        center=projection.center,
+        scalings=projection.scalings,
+        coef=coef,
+        intercept=intercept,
+    )
