@@ -142,7 +142,7 @@ def analyse_paths(
     if workers <= 1 or len(paths) <= 1:
         # One BLAS thread, as in the workers: the extractor's matrix products are small, and a
         # second OpenBLAS thread cost 40% more CPU and 35% more wall time per file (measured
-        # in process on 24 generated tracks), even with a core to spare.
+        # in process on 24 generated tracks, alternating file by file).
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
             for path in paths:
                 yield analyse_for_report(path, window_s)
