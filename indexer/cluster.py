@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from distributed import Client, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from indexer.pipeline import Skipped, analyse_for_report, warm_worker
+from indexer.analyse import Skipped, analyse_for_report, warm_worker
 
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from indexer.library import SongRecord
+    from indexer.analyse import SongRecord
 
 IN_FLIGHT_PER_THREAD = 3
 """Files queued per worker thread: enough to keep workers busy, few enough to bound memory."""

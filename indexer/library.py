@@ -34,6 +34,7 @@ from indexer.settings import Settings
 from indexer.store import Manifest, VectorIndex, load_index, read_manifest, save_index, write_lock
 
 if TYPE_CHECKING:
+    from indexer.analyse import SongRecord
     from indexer.genre import GenreModel, GenrePrediction
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
@@ -46,21 +47,6 @@ class Neighbour:
 
     song: Song
     score: float
-
-
-@dataclass(frozen=True)
-class SongRecord:
-    """Everything needed to write one analysed file into the database."""
-
-    path: str
-    content_hash: str
-    size_bytes: int
-    mtime_ns: int
-    title: str
-    artist: str | None
-    album: str | None
-    duration_s: float
-    features: np.ndarray
 
 
 class Library:

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
 from db import repo
+from indexer.analyse import SongRecord
 from indexer.cli import EXIT_SKIPPED, main
 from indexer.cluster import analyse_on_cluster
-from indexer.library import Library, SongRecord
+from indexer.library import Library
 from indexer.settings import Settings
 from tests.conftest import write_tone
 

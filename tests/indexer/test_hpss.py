@@ -34,6 +34,18 @@ def test_median_filter_equals_scipy_bit_for_bit(
     assert np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_median_filter_with_ties_and_float64_equals_scipy(clip: np.ndarray, axis: int) -> None:
+    # Coarse steps make most windows hold repeated values, including the one leaving.
+    S = np.round(np.abs(librosa.stft(clip[:40_000])) * 4).astype(np.float64) / 4
+    shape = (1, 31) if axis == -1 else (31, 1)
+
+    got = median_filter(S, size=31, axis=axis)
+
+    assert got.dtype == np.float64
+    assert np.array_equal(got, scipy.ndimage.median_filter(S, size=shape, mode="reflect"))
+
+
 def test_hpss_signals_equal_librosa_effects_hpss(clip: np.ndarray) -> None:
     harmonic, percussive = librosa.effects.hpss(clip)
 

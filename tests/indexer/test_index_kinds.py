@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from indexer.analyse import SongRecord
 from indexer.cli import main
 from indexer.errors import StoreError
 from indexer.index_kinds import needs_rebuild, resolve_kind, target_kind
-from indexer.library import Library, SongRecord
+from indexer.library import Library
 from indexer.settings import Settings
 from indexer.store import IndexReader, VectorIndex, load_index, save_index
 from indexer.table import bundled_table_path, load_table

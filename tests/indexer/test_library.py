@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from db.models import Song
+from indexer.analyse import SongRecord
 from indexer.errors import NotFoundError, StoreError
-from indexer.library import Library, SongRecord
+from indexer.library import Library
 from indexer.store import load_index, save_index
 from indexer.table import bundled_table_path, load_table
 
