@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.library import Library, SongRecord
+from indexer.analyse import SongRecord
+from indexer.library import Library
 from indexer.settings import load_settings
 from indexer.table import artist_ids, bundled_table_path, load_table
 from service import create_app

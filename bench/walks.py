@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.library import Library, SongRecord
+from indexer.analyse import SongRecord
+from indexer.library import Library
 from indexer.playlist import build_playlist
 from indexer.settings import load_settings
 from indexer.song_path import find_path

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.library import Library, SongRecord
+from indexer.analyse import SongRecord
+from indexer.library import Library
 from indexer.table import bundled_table_path, load_table
 
 GENRES = ("blues", "classical", "jazz", "metal", "pop", "reggae")
