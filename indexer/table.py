@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -182,12 +183,13 @@ def _artist_filter_split() -> list[dict[str, list[tuple[str, str]]]]:
     ]
 
 
-def artist_ids(table: FeatureTable) -> np.ndarray:
+def artist_ids(table: FeatureTable, *, unknown: Sequence[str] | None = None) -> np.ndarray:
     """An artist key per row [shape=(n,)], for measuring how many artists a list shows.
 
     The table's ``group`` column when it has one; for GTZAN, the artist ids of the bundled
-    artist-filtered split (948 songs, 412 artists), each other song counting as an artist of
-    its own (so it can never make a list look less varied than it is).
+    artist-filtered split (948 songs, 412 artists). A song the split does not name gets its
+    entry of ``unknown`` (one per row), else counts as an artist of its own, so it can never
+    make a list look less varied than it is.
     """
     if table.groups is not None:
         return np.asarray(table.groups, dtype=str)
@@ -195,8 +197,13 @@ def artist_ids(table: FeatureTable) -> np.ndarray:
     for k in range(1, _N_ARTIST_FOLDS + 1):
         for part in ("train_groups", "evaluate_groups"):
             known.update(_read_split_file(_ARTIST_FILTER_DIR / f"f{k}_{part}.txt"))
+    if unknown is None:
+        unknown = [f"song-{name}" for name in table.filenames]
     return np.array(
-        [f"artist-{known[name]}" if name in known else f"song-{name}" for name in table.filenames]
+        [
+            f"artist-{known[name]}" if name in known else other
+            for name, other in zip(table.filenames, unknown, strict=True)
+        ]
     )
 
 
