@@ -318,7 +318,7 @@ def _format_score(score: object) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
-    """Neighbour precision@1/5/10, hubness and genre scores on honest and random splits."""
+    """Neighbour precision, hubness, genre scores, re-ranking and walk smoothness on a table."""
     from indexer.evaluate import evaluate_table
     from indexer.report import public_report, write_report
     from indexer.table import bundled_table_path, load_table
@@ -360,6 +360,19 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool) -> None:
                 f"duplicates {scores['duplicate_rate']:.3f}  "
                 f"hub skew {scores['hub_skewness@10']:.2f}  p@10 {scores['precision@10']:.3f}"
             )
+    paths, playlists = report["walks"]["paths"], report["walks"]["playlists"]
+    click.echo(
+        f"Walks (smoothness: mean cosine of consecutive songs; {report['walks']['seconds']:.0f} s):"
+    )
+    click.echo(
+        f"  path, {paths['steps']} steps, {paths['pairs']} cross-genre pairs  "
+        f"{paths['smoothness']:.3f}  (direct hop {paths['direct_hop']:.3f})"
+    )
+    click.echo(
+        f"  playlist, {playlists['length']} songs, at most {playlists['max_per_artist']} per "
+        f"artist  {playlists['smoothness']:.3f}  (no cap {playlists['no_cap']:.3f}, "
+        f"shuffled {playlists['shuffled']:.3f})"
+    )
     click.echo(f"{report['seconds']:.0f} s")
 
 

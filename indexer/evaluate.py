@@ -210,18 +210,21 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
 def evaluate_table(
     table: FeatureTable, *, seed: int = 0, n_jobs: int | None = None
 ) -> dict[str, Any]:
-    """Neighbour precision@1/5/10 and hubness per metric, the genre model's scores, and what
-    query-time re-ranking does to artists, duplicates and hubs (`indexer.evaluate_rerank`).
+    """Neighbour precision@1/5/10 and hubness per metric, the genre model's scores, what
+    query-time re-ranking does to artists, duplicates and hubs (`indexer.evaluate_rerank`), and
+    how smooth paths and playlists through the table are (`indexer.evaluate_walks`).
 
     Both on the honest split (the bundled artist-filtered GTZAN folds, or group K-fold on the
     table's ``group`` column) and on stratified K-fold, which is optimistic because an artist's
     songs land on both sides. Test songs are searched against that fold's training songs;
-    every scaler, projection and model is fitted on the training rows only.
+    every scaler, projection and model is fitted on the training rows only. The walks are not
+    a held-out score: they go through a library of every row, in a metric fitted on them all.
 
     Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
     the figures.
     """
     from indexer.evaluate_rerank import rerank_report  # it builds on this module's hubness
+    from indexer.evaluate_walks import walk_report
 
     started = time.perf_counter()
     splits = evaluation_splits(table, seed=seed)
@@ -233,6 +236,7 @@ def evaluate_table(
         "neighbours": {name: neighbour_report(table, folds) for name, folds in splits.items()},
         "genre": {name: genre_report(table, predictions[name]) for name in splits},
         "reranking": {name: rerank_report(table, folds) for name, folds in splits.items()},
+        "walks": walk_report(table, seed=seed, n_jobs=n_jobs),
     }
     result["seconds"] = time.perf_counter() - started
     return result

@@ -99,3 +99,25 @@ def gtzan_std() -> np.ndarray:
     """Each feature's standard deviation over the 1000 table rows, [shape=(57,)]."""
     rows = _gtzan_table().values()
     return np.array([[float(row[name]) for name in FEATURE_NAMES] for row in rows]).std(axis=0)
+
+
+@pytest.fixture
+def small_table(tmp_path: Path) -> Path:
+    """200 rows of the bundled table, as a user's own labelled table with an artist column."""
+    with GTZAN_TABLE.open() as handle:
+        rows = list(csv.DictReader(handle))
+    picked = [row for i, row in enumerate(rows) if i % 5 == 0]
+    out = tmp_path / "mine.csv"
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["filename", *FEATURE_NAMES, "label", "group"])
+        writer.writeheader()
+        for i, row in enumerate(picked):
+            writer.writerow(
+                {
+                    "filename": row["filename"],
+                    **{name: row[name] for name in FEATURE_NAMES},
+                    "label": row["label"],
+                    "group": str(i // 4),
+                }
+            )
+    return out

@@ -97,29 +97,6 @@ def test_features_csv_has_the_gtzan_columns(
     assert list(as_json[0]) == ["filename", *FEATURE_NAMES]
 
 
-@pytest.fixture
-def small_table(tmp_path: Path) -> Path:
-    """200 rows of the bundled table, as a user's own labelled table with an artist column."""
-    source = Path(__file__).resolve().parents[2] / "indexer" / "data" / "features_30_sec.csv"
-    with source.open() as handle:
-        rows = list(csv.DictReader(handle))
-    picked = [row for i, row in enumerate(rows) if i % 5 == 0]
-    out = tmp_path / "mine.csv"
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["filename", *FEATURE_NAMES, "label", "group"])
-        writer.writeheader()
-        for i, row in enumerate(picked):
-            writer.writerow(
-                {
-                    "filename": row["filename"],
-                    **{name: row[name] for name in FEATURE_NAMES},
-                    "label": row["label"],
-                    "group": str(i // 4),
-                }
-            )
-    return out
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_train_on_a_users_table_relabels_the_library(
     runner: CliRunner, settings: Settings, music: Path, small_table: Path
@@ -170,6 +147,7 @@ def test_evaluate_reports_every_metric_and_writes_figures(
         > (metrics["raw_cosine"]["precision@5"]["mean"])
     )
     assert "ece_pooled" in report["genre"]["group_kfold"]
+    assert set(report["walks"]) == {"paths", "playlists", "seconds"}
     assert {p.name for p in out.iterdir()} == {
         "evaluation.json",
         "confusion.png",

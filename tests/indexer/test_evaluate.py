@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,44 @@ def test_reranking_spreads_artists_removes_duplicates_and_flattens_hubs(
     random = measured["reranking"]["stratified_kfold"]
     assert random["plain_knn"]["duplicate_rate"] > 0.05
     assert random["dedupe"]["duplicate_rate"] == 0.0
+
+
+def _check_walks(walks: dict[str, Any]) -> None:
+    for part, keys in {
+        "paths": ("smoothness", "direct_hop"),
+        "playlists": ("smoothness", "shuffled", "no_cap"),
+    }.items():
+        for key in keys:
+            assert -1.0 <= walks[part][key] <= 1.0, (part, key)
+    # A walk of small steps is smoother than the single leap from start to goal.
+    assert walks["paths"]["smoothness"] > walks["paths"]["direct_hop"]
+    assert walks["paths"]["goal_similarity_fell"] == 0
+    assert walks["playlists"]["smoothness"] > walks["playlists"]["shuffled"]
+
+
+def test_walks_on_the_table_are_smoother_than_the_direct_hop(measured: dict[str, Any]) -> None:
+    walks = measured["walks"]
+    _check_walks(walks)
+    assert walks["paths"]["pairs"] == walks["playlists"]["playlists"] == 50
+    # Measured: paths 0.867 against 0.056 for the direct hop; playlists 0.918 capped at two
+    # songs per artist, 0.931 without the cap, 0.799 shuffled.
+    assert walks["paths"]["smoothness"] == pytest.approx(0.867, abs=0.02)
+    assert walks["paths"]["smoothness"] > walks["paths"]["direct_hop"] + 0.5
+    assert walks["playlists"]["distinct_artists"] > walks["playlists"]["distinct_artists_no_cap"]
+
+
+def test_walks_on_a_users_table_cap_its_artists(
+    small_table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexer.evaluate_walks import walk_report
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    walks = walk_report(load_table(small_table), pairs=10)
+    _check_walks(walks)
+    playlists = walks["playlists"]
+    # Four songs per artist in this table: two per artist means at least 13 artists in 25 songs.
+    assert playlists["distinct_artists"] >= 13
+    assert playlists["distinct_artists"] > playlists["distinct_artists_no_cap"]
+    assert list(scratch.iterdir()) == []  # the library's folder is gone
