@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db import repo
-from db.models import Song, features_to_bytes, utcnow
-from db.session import open_database, writer
+from tests.db.conftest import database_with
 
 # Ties on artist and title, missing artists, and case: what the sort order has to settle.
 TAGS = [
@@ -22,24 +20,7 @@ TAGS = [
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_database(db_url)
-    rows = [
-        {
-            "path": f"/m/{i}.flac",
-            "content_hash": f"{i:064x}",
-            "size_bytes": 1,
-            "mtime_ns": 1,
-            "title": title,
-            "artist": artist,
-            "duration_s": 1.0,
-            "features": features_to_bytes(np.zeros(57)),
-            "created_at": utcnow(),
-            "updated_at": utcnow(),
-        }
-        for i, (artist, title) in enumerate(TAGS)
-    ]
-    with writer(engine).begin() as conn:
-        conn.execute(insert(Song.__table__), rows)
+    engine = database_with(db_url, [(title, artist, None) for artist, title in TAGS])
     yield engine
     engine.dispose()
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
-from sqlalchemy import Engine, delete, insert, inspect, update
+from sqlalchemy import Engine, delete, inspect, update
 from sqlalchemy.orm import Session
 
 from db import repo
-from db.models import Song, features_to_bytes, utcnow
+from db.models import Song
 from db.search import PG_INDEXES, SEARCH_TABLE
-from db.session import open_database, writer
+from db.session import writer
+from tests.db.conftest import database_with
 
 SONGS = [
     ("Blue in Green", "Miles Davis", "Kind of Blue"),
@@ -26,25 +26,7 @@ SONGS = [
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_database(db_url)
-    rows = [
-        {
-            "path": f"/m/{i}.flac",
-            "content_hash": f"{i:064x}",
-            "size_bytes": 1,
-            "mtime_ns": 1,
-            "title": title,
-            "artist": artist,
-            "album": album,
-            "duration_s": 1.0,
-            "features": features_to_bytes(np.zeros(57)),
-            "created_at": utcnow(),
-            "updated_at": utcnow(),
-        }
-        for i, (title, artist, album) in enumerate(SONGS)
-    ]
-    with writer(engine).begin() as conn:
-        conn.execute(insert(Song.__table__), rows)
+    engine = database_with(db_url, SONGS)
     yield engine
     engine.dispose()
 
