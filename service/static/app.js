@@ -64,7 +64,8 @@ async function search() {
     const page = await api(`/api/songs?limit=50&q=${encodeURIComponent(q)}`);
     if (mine !== searchCount) return; // a newer search answered first or is on its way
     $("#songs").replaceChildren(...page.items.map((song) => el("li", {}, songLink(song), chip(song.genre))));
-    const shown = page.items.length < page.total ? `${page.items.length} of ${page.total}` : `${page.total}`;
+    const total = page.total.toLocaleString();
+    const shown = page.items.length < page.total ? `${page.items.length} of ${total}` : total;
     $("#songs-count").textContent = page.total
       ? `${shown} song${page.total === 1 ? "" : "s"}${q ? ` matching “${q}”` : ""}`
       : q ? `No song matches “${q}”.` : "The library is empty: run soundalike index on a folder.";

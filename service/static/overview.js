@@ -25,7 +25,7 @@ function ago(iso) {
 function showStatus(stats) {
   const waiting = stats.songs - stats.indexed;
   const state = waiting > 0 ? `${waiting} waiting to be indexed` : "all indexed";
-  $("#status").textContent = `${stats.songs} songs · ${state}`;
+  $("#status").textContent = `${stats.songs.toLocaleString()} songs · ${state}`;
   const facts = [
     ["Songs in the database", String(stats.songs)],
     ["Vectors in the index", String(stats.indexed)],
@@ -71,6 +71,9 @@ function showMap(body) {
   }
   const genres = [...new Set(body.points.map((p) => p.genre || "unknown"))].sort();
   $("#legend").replaceChildren(...genres.map((g) => chip({ label: g })));
+  $("#map-h").textContent = body.sampled
+    ? `Map of ${body.points.length.toLocaleString()} of ${body.songs.toLocaleString()} songs`
+    : "Map of all songs";
   overview.mapGeneration = body.index_generation;
   highlightOnMap(overview.current);
 }

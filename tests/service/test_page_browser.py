@@ -228,6 +228,7 @@ def test_library_at_a_glance(page: Page, site: dict) -> None:
     assert sum(int(c.split()[0]) for c in counts) == site["songs"]
     points = page.locator("#map .point")
     expect(points).to_have_count(site["songs"])
+    expect(page.locator("#map-h")).to_have_text("Map of all songs")  # not a sample
     assert page.locator("#legend .chip").count() == len(counts)
     shot(page.locator("#overview-panel"), "overview")
 
