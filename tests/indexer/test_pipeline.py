@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import pipeline
 from indexer.library import Library
 from indexer.pipeline import index_paths, plan_index
 from indexer.scan import scan_library
@@ -78,7 +79,12 @@ def test_plan_counts_vanished_files_as_skipped(library: Library, music: Path) ->
     assert [Path(s.path).name for s in plan.skipped] == ["tone220.wav"]
 
 
-def test_two_workers_give_the_same_rows(library: Library, music: Path) -> None:
+@pytest.mark.parametrize("start", ["default", "forkserver"])
+def test_two_workers_give_the_same_rows(
+    library: Library, music: Path, start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if start != "default":  # what Python 3.12 and later use on Linux, checked here on any
+        monkeypatch.setattr(pipeline, "worker_start_method", lambda: start)
     report = index_paths(library, scan_library(music), root=music, workers=2, batch_size=1)
     assert report.added == 3
     assert len(report.skipped) == 2
