@@ -29,7 +29,13 @@ from indexer.scan import expand_paths
 from service.cursor import decode as decode_cursor
 from service.cursor import encode as encode_cursor
 from service.errors import ApiError
-from service.query_args import bool_arg, dropped_json, explanation_json, rerank_options
+from service.query_args import (
+    bool_arg,
+    dropped_json,
+    explanation_json,
+    int_arg,
+    rerank_options,
+)
 from service.state import state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -48,20 +54,6 @@ MAX_SONG_ID = 2**31 - 1
 def _check_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
     if values and values.get("song_id", 0) > MAX_SONG_ID:
         raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
-
-
-def int_arg(name: str, *, default: int, low: int, high: int) -> int:
-    """An integer query parameter in ``[low, high]``, or a 400 naming it."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ApiError(400, "bad_parameter", f"{name} must be between {low} and {high}")
-    return value
 
 
 def genre_json(song: Song, *, full: bool) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from indexer.song_path import DIRECTIONS, PathStep, find_path
-from service.api import MAX_SONG_ID, int_arg
+from service.api import MAX_SONG_ID
 from service.errors import ApiError
+from service.query_args import int_arg, int_arg_or_none
 from service.state import state
 
 bp = Blueprint("paths_api", __name__, url_prefix="/api")
@@ -18,15 +19,9 @@ MAX_STEPS = 100
 
 def required_song_id(name: str) -> int:
     """A song id query parameter that must be present: 400 when absent or malformed."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    value = int_arg_or_none(name, low=0, high=None)
+    if value is None:
         raise ApiError(400, "bad_parameter", f"{name} is required (a song id)")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ApiError(400, "bad_parameter", f"{name} must not be negative")
     if value > MAX_SONG_ID:
         # No such id can exist (ids are 32-bit in PostgreSQL): unknown, not malformed.
         raise ApiError(404, "not_found", f"no song with id {value}")

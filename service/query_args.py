@@ -1,4 +1,5 @@
-"""Query parameters of the neighbour routes, parsed once into re-ranking options.
+"""Query parameters of the API routes; the neighbour routes' are parsed once into re-ranking
+options.
 
 Every malformed value is a 400 naming the parameter. Values that are well formed but select
 nothing (a tempo range with its minimum above its maximum) are answered, with fewer neighbours.
@@ -46,8 +47,8 @@ def float_arg(name: str, *, low: float, high: float) -> float | None:
     return value
 
 
-def int_arg_or_none(name: str, *, low: int, high: int) -> int | None:
-    """An integer in ``[low, high]``, or None when absent."""
+def int_arg_or_none(name: str, *, low: int, high: int | None) -> int | None:
+    """An integer in ``[low, high]`` (``high`` None: no upper bound), or None when absent."""
     raw = request.args.get(name)
     if raw is None or raw.strip() == "":
         return None
@@ -55,9 +56,16 @@ def int_arg_or_none(name: str, *, low: int, high: int) -> int | None:
         value = int(raw)
     except ValueError:
         raise ApiError(400, "bad_parameter", f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ApiError(400, "bad_parameter", f"{name} must be between {low} and {high}")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ApiError(400, "bad_parameter", f"{name} must be {bounds}")
     return value
+
+
+def int_arg(name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]``, ``default`` when absent."""
+    value = int_arg_or_none(name, low=low, high=high)
+    return default if value is None else value
 
 
 def ids_arg(name: str, *, required: bool = False) -> list[int]:

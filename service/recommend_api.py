@@ -13,9 +13,16 @@ from indexer.recommend import (
     explain_neighbours,
     recommend_for_seeds,
 )
-from service.api import MAX_K, MAX_SONG_ID, context, int_arg, neighbours_payload, song_json
+from service.api import MAX_K, MAX_SONG_ID, context, neighbours_payload, song_json
 from service.errors import ApiError
-from service.query_args import bool_arg, explanation_json, float_arg, ids_arg, rerank_options
+from service.query_args import (
+    bool_arg,
+    explanation_json,
+    float_arg,
+    ids_arg,
+    int_arg,
+    rerank_options,
+)
 
 bp = Blueprint("recommend_api", __name__, url_prefix="/api")
 
