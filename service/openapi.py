@@ -325,18 +325,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _int_query(name: str, *, low: int, high: int, default: int, about: str) -> dict[str, Any]:
+def _query(
+    name: str, schema: dict[str, Any], about: str, *, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
-        "required": False,
+        "required": required,
         "description": about,
-        "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default},
+        "schema": schema,
     }
 
 
-def _query(name: str, schema: dict[str, Any], about: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": about, "schema": schema}
+def _int_query(name: str, *, low: int, high: int, default: int, about: str) -> dict[str, Any]:
+    schema = {"type": "integer", "minimum": low, "maximum": high, "default": default}
+    return _query(name, schema, about)
+
+
+_SONG_ID = {"type": "integer", "minimum": 0}
 
 
 def _number(low: float, high: float) -> dict[str, Any]:
@@ -352,26 +358,12 @@ def _ids(name: str, about: str, *, required: bool = False) -> dict[str, Any]:
     schema = {"type": "array", "items": items, "maxItems": 100}
     if required:
         schema["minItems"] = 1
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": about,
-        "style": "form",
-        "explode": True,
-        "schema": schema,
-    }
+    return {**_query(name, schema, about, required=required), "style": "form", "explode": True}
 
 
 # Re-ranking and explanations, shared by every neighbour route (see indexer/rerank.py).
 RERANK_QUERY: list[dict[str, Any]] = [
-    {
-        "name": "genre",
-        "in": "query",
-        "required": False,
-        "description": "keep only neighbours predicted as this genre",
-        "schema": {"type": "string"},
-    },
+    _query("genre", {"type": "string"}, "keep only neighbours predicted as this genre"),
     _query("tempo_min_bpm", _number(0, 1000), "keep neighbours at least this fast"),
     _query("tempo_max_bpm", _number(0, 1000), "keep neighbours at most this fast"),
     _query("duration_min_s", _number(0, 1e6), "keep neighbours at least this long"),
@@ -405,21 +397,16 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api.list_songs": {
         "summary": "Songs matching q in title, artist or album, paginated",
         "query": [
-            {
-                "name": "q",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[^\\x00]*$"},
-            },
+            _query(
+                "q", {"type": "string", "pattern": "^[^\\x00]*$"}, "text in title, artist or album"
+            ),
             _int_query("limit", low=1, high=500, default=50, about="page size"),
             _int_query("offset", low=0, high=10**9, default=0, about="rows to skip"),
-            {
-                "name": "cursor",
-                "in": "query",
-                "required": False,
-                "description": "next_cursor of the previous page (keyset paging; not with offset)",
-                "schema": {"type": "string"},
-            },
+            _query(
+                "cursor",
+                {"type": "string"},
+                "next_cursor of the previous page (keyset paging; not with offset)",
+            ),
         ],
         "ok": "SongPage",
         "errors": [400],
@@ -494,28 +481,14 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "paths_api.song_path": {
         "summary": "A walk from one song to another, each song more similar to the goal",
         "query": [
-            {
-                "name": "from",
-                "in": "query",
-                "required": True,
-                "description": "id of the first song",
-                "schema": {"type": "integer", "minimum": 0},
-            },
-            {
-                "name": "to",
-                "in": "query",
-                "required": True,
-                "description": "id of the last song",
-                "schema": {"type": "integer", "minimum": 0},
-            },
+            _query("from", _SONG_ID, "id of the first song", required=True),
+            _query("to", _SONG_ID, "id of the last song", required=True),
             _int_query("steps", low=1, high=100, default=10, about="most moves (songs - 1)"),
-            {
-                "name": "direction",
-                "in": "query",
-                "required": False,
-                "description": "keep the raw tempo feature falling or rising along the path",
-                "schema": {"type": "string", "enum": list(DIRECTIONS)},
-            },
+            _query(
+                "direction",
+                {"type": "string", "enum": list(DIRECTIONS)},
+                "keep the raw tempo feature falling or rising along the path",
+            ),
         ],
         "ok": "SongPath",
         "errors": [400, 404],
