@@ -43,6 +43,14 @@ def _write(songs: list[Song], out: Path | None) -> None:
         click.echo(f"Wrote {written} ({len(songs)} songs).")
 
 
+out_option = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an M3U8 playlist here, paths relative to its folder.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
 @click.command("playlist")
 @click.argument("seeds", nargs=-1, required=True)
 @click.option("--length", type=click.IntRange(1, 10000), default=25, show_default=True)
@@ -51,12 +59,8 @@ def _write(songs: list[Song], out: Path | None) -> None:
     type=click.IntRange(min=1),
     help="At most this many songs by one artist, seeds included (default: no cap).",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write an M3U8 playlist here, paths relative to its folder.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@out_option
+@json_option
 @click.pass_context
 def playlist_cmd(
     ctx: click.Context,
@@ -109,12 +113,8 @@ def playlist_cmd(
 @click.argument("end")
 @click.option("--steps", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="Keep the tempo moving one way.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write an M3U8 playlist here, paths relative to its folder.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@out_option
+@json_option
 @click.pass_context
 def path_cmd(
     ctx: click.Context,
