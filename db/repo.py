@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import Song, features_from_bytes
@@ -37,11 +37,16 @@ def get_song_by_path(session: Session, path: str) -> Song | None:
     return session.scalars(select(Song).where(Song.path == path)).one_or_none()
 
 
+# Built once: constructing the statement and its cache key on every call cost as much CPU as
+# running it (0.58 against 0.28 ms for 11 songs at 1M rows, SQLite, in process).
+_SONGS_BY_ID = select(Song).where(Song.id.in_(bindparam("ids", expanding=True)))
+
+
 def get_songs(session: Session, ids: Sequence[int]) -> dict[int, Song]:
     """Songs for the given ids, keyed by id; ids that are gone are absent."""
     if not ids:
         return {}
-    rows = session.scalars(select(Song).where(Song.id.in_(list(ids)))).all()
+    rows = session.scalars(_SONGS_BY_ID, {"ids": list(ids)}).all()
     return {song.id: song for song in rows}
 
 
