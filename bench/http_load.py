@@ -1,4 +1,4 @@
-"""The service at scale: a million songs behind gunicorn on loopback, loaded with wrk.
+"""The service at scale: a million songs behind granian on loopback, loaded with wrk.
 
 (Not ``bench/http.py``: run as a script, that name would shadow the standard library's
 ``http`` package for ``urllib``.)
@@ -10,7 +10,7 @@ fitted to the GTZAN table, genres predicted by the real model, rows bulk-inserte
 its index with ``Library.rebuild_index`` (auto: IVF above 100k songs), then starts
 ``soundalike serve`` exactly as a user would and reports: seconds from start to the first
 answer, requests/s and p50/p99 of ``GET /api/songs/<random id>/similar?k=10`` under wrk
-(bounded duration, 127.0.0.1 only), the service's memory (RSS summed over the gunicorn
+(bounded duration, 127.0.0.1 only), the service's memory (RSS summed over the server's
 processes, and PSS, which counts shared pages once), and a few listing and search queries.
 Needs ``wrk`` (``apt-get install wrk``).
 """
@@ -99,7 +99,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its children (gunicorn's master and workers)."""
+    """``pid`` and its children (the server's main process and workers)."""
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--duration-s", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="serve without the per-request log line"
+    )
     args = parser.parse_args()
     settings = load_settings(environ={}, overrides={"data_dir": args.data_dir})
     library = Library(settings)
@@ -206,7 +209,8 @@ def main() -> None:
     start = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "indexer.cli", "--data-dir", str(args.data_dir), "serve",
-         "--port", str(args.port), "-w", str(args.workers), "--threads", str(args.threads)],
+         "--port", str(args.port), "-w", str(args.workers), "--threads", str(args.threads),
+         *(["--no-access-log"] if args.no_access_log else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -425,10 +425,24 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Requests each worker runs at once (an upload's analysis holds one for up to a minute).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One line per request on standard output.",
+)
 @click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the web page and JSON API with gunicorn."""
+def serve_cmd(
+    ctx: click.Context, host: str, port: int, workers: int, threads: int, access_log: bool
+) -> None:
+    """Serve the web page and JSON API with granian (a production HTTP server)."""
     settings = _settings(ctx)
     library = _library(ctx)
     library.load_index()  # build or check the index before workers start answering
@@ -436,12 +450,16 @@ def serve_cmd(ctx: click.Context, host: str, port: int, workers: int, threads: i
     env["DATABASE_URL"] = settings.database_url
     click.echo(f"Serving {settings.data_dir} on http://{host}:{port}/")
     args = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{host}:{port}",
+        sys.executable, "-m", "granian",
+        "--interface", "wsgi",
+        "--no-ws",
+        "--factory", "service:create_app",
+        "--host", host,
+        "--port", str(port),
         "--workers", str(workers),
-        "--threads", str(threads),
-        "--access-logfile", "-",
-        "service:create_app()",
+        "--blocking-threads", str(threads),
+        "--respawn-failed-workers",
+        "--access-log" if access_log else "--no-access-log",
     ]  # fmt: skip
     os.execve(sys.executable, args, env)
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -166,12 +166,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2) -> tuple:
+def start_server(
+    env: dict[str, str], log_path: Path, *, workers: int = 2, args: Sequence[str] = ()
+) -> tuple:
     """Start ``soundalike serve`` on a free loopback port; (process, base URL) once it answers."""
     port = free_port()
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            [*CLI, "serve", "--port", str(port), "--workers", str(workers), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -183,7 +185,7 @@ def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2) -> tu
         try:
             with urllib.request.urlopen(f"{base}/api/health", timeout=30):
                 return server, base
-        except OSError:  # refused, reset or timed out while gunicorn starts
+        except OSError:  # refused, reset or timed out while the server starts
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
                 server.wait(timeout=30)
@@ -192,9 +194,11 @@ def start_server(env: dict[str, str], log_path: Path, *, workers: int = 2) -> tu
 
 
 @contextmanager
-def serving(env: dict[str, str], log_path: Path, *, workers: int = 2) -> Iterator[str]:
+def serving(
+    env: dict[str, str], log_path: Path, *, workers: int = 2, args: Sequence[str] = ()
+) -> Iterator[str]:
     """A running ``soundalike serve`` for the block; yields its base URL, then stops it."""
-    server, base = start_server(env, log_path, workers=workers)
+    server, base = start_server(env, log_path, workers=workers, args=args)
     try:
         yield base
     finally:

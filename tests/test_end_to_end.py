@@ -1,4 +1,4 @@
-"""End to end: index a real library, serve it with gunicorn, query, add while serving, upload."""
+"""End to end: index a real library, serve it with granian, query, add while serving, upload."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def get_json(
 
 @pytest.fixture
 def served(tmp_path: Path, db_url: str, trained_model_dir: Path) -> Iterator[dict]:
-    """A temp library with broken files, indexed by the CLI and served by gunicorn."""
+    """A temp library with broken files, indexed by the CLI and served by granian."""
     music = tmp_path / "music"
     music.mkdir()
     for name in (

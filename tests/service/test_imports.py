@@ -16,7 +16,7 @@ print(",".join(heavy))
 
 
 def test_serving_imports_neither_scikit_learn_nor_xgboost() -> None:
-    # Each gunicorn worker imports the app; these two cost about a second per process.
+    # Each server worker imports the app; these two cost about a second per process.
     out = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=120
     ).stdout.strip()

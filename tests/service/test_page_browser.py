@@ -44,7 +44,7 @@ SCREENSHOTS = os.environ.get("SOUNDALIKE_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Path) -> Iterator[dict]:
-    """A library indexed by the CLI and served by gunicorn, with a 1 MiB upload limit."""
+    """A library indexed by the CLI and served by granian, with a 1 MiB upload limit."""
     tmp = tmp_path_factory.mktemp("page")
     music = tmp / "music"
     music.mkdir()

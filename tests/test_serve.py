@@ -1,0 +1,33 @@
+"""``soundalike serve``: the production server's per-request log can be turned off."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_settings, serving
+
+
+@pytest.mark.parametrize(("args", "logged"), [((), True), (("--no-access-log",), False)])
+def test_access_log_line_per_request(
+    tmp_path: Path, trained_model_dir: Path, args: tuple[str, ...], logged: bool
+) -> None:
+    settings = make_settings(
+        tmp_path / "data", f"sqlite:///{tmp_path / 'data' / 'db.sqlite'}", trained_model_dir
+    )
+    env = {
+        **os.environ,
+        "SOUNDALIKE_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+    }
+    log_path = tmp_path / "server.log"
+    with serving(env, log_path, workers=1, args=args) as base:
+        with urllib.request.urlopen(f"{base}/api/songs?limit=3", timeout=30) as response:
+            assert response.status == 200
+    # The server has stopped, so its log is complete.
+    log = log_path.read_text()
+    assert "Serving" in log
+    assert ('"GET /api/songs' in log) is logged
