@@ -10,7 +10,9 @@ For each size and kind it prints build time, recall@10 against exact search, sin
 p50/p99 on one thread, batch throughput (all queries in one call, all cores), index size on
 disk, and the resident memory of a fresh process that loads the index (memory-mapped, as the
 service does) with its load time. The seed's approach (the full cosine matrix) runs where it
-fits in a quarter of the available memory; elsewhere the line says where it stops.
+fits in a quarter of the available memory; elsewhere the line says where it stops. For IVF,
+songs of the library are queried too (what the service is asked most), with the ``nprobe``
+tuned for them at build time against the default, interleaved.
 """
 
 from __future__ import annotations
@@ -64,16 +66,61 @@ def percentile_ms(samples_s: list[float], q: float) -> float:
     return float(np.percentile(np.array(samples_s) * 1000, q))
 
 
-def single_queries(index: VectorIndex, queries: np.ndarray) -> list[float]:
+def single_queries(
+    index: VectorIndex, queries: np.ndarray, *, library_songs: bool = False
+) -> list[float]:
     """Wall time of one ``k=10`` query at a time, one thread, after 50 warm-up queries."""
     for q in queries[:50]:
-        index.search(q, k=K)
+        index.search(q, k=K, library_songs=library_songs)
     samples = []
     for q in queries:
         start = time.perf_counter()
-        index.search(q, k=K)
+        index.search(q, k=K, library_songs=library_songs)
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def library_song_queries(
+    index: VectorIndex, exact: VectorIndex, vectors: np.ndarray, ids: np.ndarray
+) -> None:
+    """Songs of the library as queries (the service's hot path), their own id excluded:
+    recall and latency with the tuned ``nprobe_library`` against the default ``nprobe``,
+    interleaved query by query so that both see the same machine."""
+    rows = np.random.default_rng(99).choice(len(ids), N_QUERIES, replace=False)
+    songs, own = vectors[rows], ids[rows]
+    truth = exact.search(songs, k=K + 1)[1]
+    faiss.omp_set_num_threads(1)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    found: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    for q in songs[:50]:
+        index.search(q, k=K + 1, library_songs=True)
+    for q in songs:
+        for tuned in (False, True):
+            start = time.perf_counter()
+            _, hit = index.search(q, k=K + 1, library_songs=tuned)
+            times[tuned].append(time.perf_counter() - start)
+            found[tuned].append(hit[0])
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+
+    def recall(hits: list[np.ndarray]) -> float:
+        return float(
+            np.mean(
+                [
+                    len(set(h[h != o][:K]) & set(t[t != o][:K])) / K
+                    for h, t, o in zip(hits, truth, own, strict=True)
+                ]
+            )
+        )
+
+    for tuned, label in ((False, f"nprobe {index.params['nprobe']}"),
+                         (True, f"nprobe_library {index.params['nprobe_library']}")):  # fmt: skip
+        print(
+            f"    library songs as queries, {label:<19}: recall@10 {recall(found[tuned]):.3f}, "
+            f"p50 {percentile_ms(times[tuned], 50):.3f} ms, "
+            f"p99 {percentile_ms(times[tuned], 99):.3f} ms"
+        )
+    ratio = percentile_ms(times[False], 50) / percentile_ms(times[True], 50)
+    print(f"    tuned / default median: {ratio:.2f}x faster", flush=True)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
@@ -176,6 +223,10 @@ def measure(
             }
         )
         print_row(rows[-1])
+        if kind == "ivf" and "nprobe_library" in index.params:
+            exact = VectorIndex.build(ids, vectors, kind="flat")
+            library_song_queries(index, exact, vectors, ids)
+            del exact
         if kind == "ivf":
             for nprobe in nprobes:
                 faiss.extract_index_ivf(index.faiss_index).nprobe = nprobe

@@ -298,7 +298,11 @@ class Library:
         # The indexed vector is what the neighbours were compared with. Taking it from the index
         # lets the song and its neighbours come back in one query, the service's hot path.
         vector = index.reconstruct(song_id)
-        hits = self._search(index, vector, k=k, exclude={song_id}) if vector is not None else []
+        hits = (
+            self._search(index, vector, k=k, exclude={song_id}, library_song=True)
+            if vector is not None
+            else []
+        )
         with self.session() as session:
             songs = repo.get_songs(session, [song_id, *(i for i, _ in hits)])
         song = songs.get(song_id)
@@ -328,10 +332,15 @@ class Library:
 
     @staticmethod
     def _search(
-        index: VectorIndex, vector: np.ndarray, *, k: int, exclude: set[int]
+        index: VectorIndex,
+        vector: np.ndarray,
+        *,
+        k: int,
+        exclude: set[int],
+        library_song: bool = False,
     ) -> list[tuple[int, float]]:
         """``(id, score)`` of the ``k`` nearest ids outside ``exclude``, best first."""
-        scores, ids = index.search(vector[None, :], k=k + len(exclude))
+        scores, ids = index.search(vector[None, :], k=k + len(exclude), library_songs=library_song)
         hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return [(i, s) for i, s in hits if i not in exclude][:k]
 

@@ -32,6 +32,7 @@ from indexer.index_kinds import (
     new_index,
     search_parameters,
     train,
+    tune_nprobe,
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -68,6 +69,7 @@ class VectorIndex:
         self.params = dict(params or {})
         self._masked = self._count_masked()
         self._search_params: Any = None
+        self._library_params: Any = None
 
     @classmethod
     def empty(
@@ -90,11 +92,15 @@ class VectorIndex:
     ) -> VectorIndex:
         """An index of ``kind`` over all of ``vectors``; IVF centroids are fitted on them."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        params = default_params(kind, len(vectors)) | (params or {})
+        given = dict(params or {})
+        params = default_params(kind, len(vectors)) | given
         raw = new_index(kind, vectors.shape[1], params)
         train(raw, kind, vectors)
         index = cls(raw, kind=kind, params=params)
         index.add(ids, vectors)
+        if kind == KIND_IVF and "nprobe" not in given and len(vectors):
+            nprobe, recall = tune_nprobe(raw, np.asarray(ids, dtype=np.int64), vectors)
+            index.params |= {"nprobe_library": nprobe, "library_recall": round(recall, 4)}
         return index
 
     @property
@@ -199,13 +205,26 @@ class VectorIndex:
         except RuntimeError:
             return None
 
-    def search(self, vectors: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, ids)`` per query row; missing slots have id -1."""
+    def search(
+        self, vectors: np.ndarray, *, k: int, library_songs: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)`` per query row; missing slots have id -1.
+
+        ``library_songs``: the queries are vectors of songs in this index. An IVF index tuned at
+        build time then scans fewer lists (``nprobe_library``, see `tune_nprobe`); any other
+        vector keeps the default ``nprobe``.
+        """
         queries = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
         k = max(1, min(int(k), max(len(self), 1)))
         if len(self) == 0:
             n = len(queries)
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        if library_songs and "nprobe_library" in self.params:
+            if self._library_params is None:
+                self._library_params = faiss.SearchParametersIVF(
+                    nprobe=int(self.params["nprobe_library"])
+                )
+            return self._index.search(queries, k, params=self._library_params)
         if self._search_params is None and self._masked:
             self._search_params = search_parameters(self._index, self.kind, masked=self._masked)
         scores, ids = self._index.search(queries, k, params=self._search_params)

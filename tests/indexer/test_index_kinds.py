@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,14 @@ from click.testing import CliRunner
 from indexer.analyse import SongRecord
 from indexer.cli import main
 from indexer.errors import StoreError
-from indexer.index_kinds import needs_rebuild, resolve_kind, target_kind
+from indexer.index_kinds import (
+    IVF_TARGET_RECALL,
+    NPROBE_LADDER,
+    needs_rebuild,
+    resolve_kind,
+    target_kind,
+    tune_nprobe,
+)
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.store import IndexReader, VectorIndex, load_index, save_index
@@ -64,10 +72,12 @@ def test_save_load_query_round_trip_records_kind_and_params(
     assert manifest.kind == kind
     assert manifest.params == index.params
     if kind == "ivf":
-        assert set(manifest.params) == {"nlist", "nprobe"}
+        assert set(manifest.params) == {"nlist", "nprobe", "nprobe_library", "library_recall"}
     for mmap in (False, True):
         loaded, again = load_index(tmp_path, mmap=mmap)
         assert (loaded.kind, again, len(loaded)) == (kind, manifest, len(vectors))
+        if kind == "ivf":
+            assert faiss.extract_index_ivf(loaded.faiss_index).nprobe == manifest.params["nprobe"]
         _, ids = loaded.search(vectors[123], k=1)
         assert ids[0][0] == 123
     reader_index, _ = IndexReader(tmp_path).current()
@@ -101,6 +111,51 @@ def test_add_remove_and_replace_without_rebuild(
     for row in ids:
         found = row[row >= 0]
         assert len(found) == len(set(found.tolist()))
+
+
+def test_ivf_searches_library_songs_in_the_fewest_lists_that_reach_the_target() -> None:
+    vectors = clustered_rows(20_000, seed=3, dim=19)
+    ids = np.arange(100, 100 + len(vectors))
+    index = VectorIndex.build(ids, vectors, kind="ivf")
+    nprobe = index.params["nprobe_library"]
+    assert index.params["library_recall"] >= IVF_TARGET_RECALL
+    assert faiss.extract_index_ivf(index.faiss_index).nprobe == index.params["nprobe"]
+
+    def recall_of_songs(songs: np.ndarray, *, nprobe: int | None) -> float:
+        if nprobe is None:
+            _, found = index.search(vectors[songs], k=11, library_songs=True)
+        else:
+            params = faiss.SearchParametersIVF(nprobe=nprobe)
+            _, found = index.faiss_index.search(vectors[songs], 11, params=params)
+        exact = ids[np.argsort(-(vectors[songs] @ vectors.T), axis=1)[:, :11]]
+        return float(
+            np.mean(
+                [
+                    len(set(f[f != ids[s]][:10]) & set(e[e != ids[s]][:10])) / 10
+                    for f, e, s in zip(found, exact, songs, strict=True)
+                ]
+            )
+        )
+
+    # Songs other than the sampled ones reach the target too, through search(library_songs=).
+    others = np.random.default_rng(7).choice(len(ids), 400, replace=False)
+    assert recall_of_songs(others, nprobe=None) >= 0.98
+    # The rung below the chosen one falls short on the sampled songs: the choice is the least.
+    smaller = [p for p in NPROBE_LADDER if p < nprobe]
+    if smaller:
+        sampled = np.sort(np.random.default_rng(0).choice(len(ids), 500, replace=False))
+        assert recall_of_songs(sampled, nprobe=smaller[-1]) < IVF_TARGET_RECALL
+    # Asked to be exact, it scans every list.
+    assert tune_nprobe(index.faiss_index, ids, vectors, target=1.01)[0] == index.params["nlist"]
+
+
+def test_ivf_keeps_an_nprobe_it_is_given() -> None:
+    vectors = clustered_rows(5_000, seed=5, dim=19)
+    index = VectorIndex.build(
+        np.arange(len(vectors)), vectors, kind="ivf", params={"nlist": 64, "nprobe": 5}
+    )
+    assert index.params == {"nlist": 64, "nprobe": 5}
+    assert faiss.extract_index_ivf(index.faiss_index).nprobe == 5
 
 
 def test_compaction_drops_masked_hnsw_nodes(vectors: np.ndarray) -> None:
