@@ -4,13 +4,15 @@
 ``http`` package for ``urllib``.)
 
     PYTHONPATH=. python bench/http_load.py [--songs 1000000] [--duration-s 20] [--connections 32]
+        [--threads 4] [--no-access-log] [--rate 1000]
 
 Seeds a SQLite library under ``--data-dir`` once (raw features drawn from a Gaussian mixture
 fitted to the GTZAN table, genres predicted by the real model, rows bulk-inserted), builds
 its index with ``Library.rebuild_index`` (auto: IVF above 100k songs), then starts
 ``soundalike serve`` exactly as a user would and reports: seconds from start to the first
 answer, requests/s and p50/p99 of ``GET /api/songs/<random id>/similar?k=10`` under wrk
-(bounded duration, 127.0.0.1 only), the service's memory (RSS summed over the server's
+(bounded duration, 127.0.0.1 only; with ``--rate``, also at about that offered load instead of
+flat out), the service's memory (RSS summed over the server's
 processes, and PSS, which counts shared pages once), and a few listing and search queries.
 Needs ``wrk`` (``apt-get install wrk``).
 """
@@ -44,6 +46,15 @@ WRK_SCRIPT = """
 math.randomseed(%(seed)d)
 request = function()
   return wrk.format("GET", "/api/songs/" .. math.random(1, %(n)d) .. "/similar?k=10")
+end
+"""
+# With --rate, each connection pauses between requests for an exponentially distributed time
+# (mean connections / rate), so the service is offered about that many requests a second, as
+# by independent listeners, instead of as many as it can answer. wrk times a request from its
+# sending, so the pause is not counted in the latency.
+WRK_PAUSE = """
+delay = function()
+  return -%(mean_ms)f * math.log(1 - math.random())
 end
 """
 
@@ -126,9 +137,14 @@ def memory_mib(pids: list[int]) -> tuple[float, float]:
     return rss, pss
 
 
-def run_wrk(url: str, n: int, *, duration_s: int, connections: int, threads: int) -> str:
+def run_wrk(
+    url: str, n: int, *, duration_s: int, connections: int, threads: int, rate: float = 0
+) -> str:
+    """wrk's report; ``rate`` > 0 offers about that many requests a second in all."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % {"seed": 42, "n": n})
+        if rate > 0:
+            script.write(WRK_PAUSE % {"mean_ms": 1000 * connections / rate})
     try:
         return subprocess.run(
             [
@@ -184,6 +200,12 @@ def main() -> None:
     parser.add_argument(
         "--no-access-log", action="store_true", help="serve without the per-request log line"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="also offer about this many requests/s in all (paced connections) and report it",
+    )
     args = parser.parse_args()
     settings = load_settings(environ={}, overrides={"data_dir": args.data_dir})
     library = Library(settings)
@@ -230,6 +252,18 @@ def main() -> None:
         )
         rss, pss = memory_mib(process_tree(server.pid))
         figures = wrk_figures(output)
+        paced = None
+        if args.rate > 0:
+            paced = wrk_figures(
+                run_wrk(
+                    base,
+                    have,
+                    duration_s=args.duration_s,
+                    connections=args.connections,
+                    threads=args.wrk_threads,
+                    rate=args.rate,
+                )
+            )
         print(output)
         print(f"songs                    {have:,}")
         print(f"start to first answer    {first_s:.2f} s")
@@ -238,6 +272,12 @@ def main() -> None:
             f"p99 {figures['p99']} ({args.connections} connections, {args.duration_s} s, "
             f"{figures['non-2xx']} non-2xx)"
         )
+        if paced is not None:
+            print(
+                f"offered ~{args.rate:.0f} req/s   {paced['requests/s']} req/s answered, "
+                f"p50 {paced['p50']}, p99 {paced['p99']} ({args.connections} paced connections, "
+                f"{paced['non-2xx']} non-2xx)"
+            )
         print(f"service memory           RSS {rss:.0f} MiB summed, PSS {pss:.0f} MiB")
         for path in (
             "/api/songs?limit=50",
