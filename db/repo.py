@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import Song, features_from_bytes
@@ -35,6 +36,45 @@ def get_song(session: Session, song_id: int) -> Song | None:
 def get_song_by_path(session: Session, path: str) -> Song | None:
     """One song by its absolute path, or None."""
     return session.scalars(select(Song).where(Song.path == path)).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class SongRow:
+    """The columns a query answer shows of a song, read without an ORM object.
+
+    The neighbour query reads eleven rows a request; building ORM instances for them cost
+    more CPU than the search itself. Attribute names match `Song`, so views accept either.
+    """
+
+    id: int
+    path: str
+    size_bytes: int
+    title: str
+    artist: str | None
+    album: str | None
+    duration_s: float
+    features: bytes
+    genre: str | None
+    genre_confidence: float | None
+    genre_probabilities: dict[str, Any] | None
+    model_version: str | None
+
+    @property
+    def feature_vector(self) -> np.ndarray:
+        """The 57 raw features, float64."""
+        return features_from_bytes(self.features)
+
+
+_ROW_COLUMNS = [Song.__table__.c[f.name] for f in fields(SongRow)]
+_ROWS_BY_ID = select(*_ROW_COLUMNS).where(Song.id.in_(bindparam("ids", expanding=True)))
+
+
+def get_song_rows(connection: Connection, ids: Sequence[int]) -> dict[int, SongRow]:
+    """`SongRow` views of the given ids, keyed by id; ids that are gone are absent."""
+    if not ids:
+        return {}
+    result = connection.execute(_ROWS_BY_ID, {"ids": list(ids)})
+    return {row[0]: SongRow(*row) for row in result}
 
 
 # Built once: constructing the statement and its cache key on every call cost as much CPU as

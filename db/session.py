@@ -19,6 +19,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
 # Execution option marking a connection whose transactions write (see ``writer``).
 WRITER_OPTION = "soundalike_writer"
+# Execution option marking a connection that runs one SELECT and nothing else (see ``reader``).
+SINGLE_READ_OPTION = "soundalike_single_read"
 # Any fixed number: PostgreSQL advisory lock held by a writing transaction.
 WRITE_LOCK_KEY = 0x50_4E_44_57
 # Any fixed number: PostgreSQL advisory lock taken while migrating.
@@ -60,8 +62,10 @@ def create_db_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            immediate = conn.get_execution_options().get(WRITER_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get(SINGLE_READ_OPTION, False):
+                return  # one statement is atomic on its own; BEGIN would only cost a round trip
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITER_OPTION) else "BEGIN")
 
         return engine
     engine = create_engine(url, pool_pre_ping=True)
@@ -83,6 +87,16 @@ def writer(engine: Engine) -> Engine:
     commits. Readers are never blocked.
     """
     return engine.execution_options(**{WRITER_OPTION: True})
+
+
+def single_reader(engine: Engine) -> Engine:
+    """The same engine, for connections that run exactly one SELECT.
+
+    On SQLite such a statement reads one consistent snapshot without an explicit transaction,
+    and the BEGIN that `create_db_engine` otherwise sends is a round trip the service's hot
+    path can spare. PostgreSQL is unaffected.
+    """
+    return engine.execution_options(**{SINGLE_READ_OPTION: True})
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,7 +7,7 @@ queried the same way whichever door it came in by. The database is the source of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from db import repo
 from db.models import Song, features_to_bytes
-from db.session import open_database, writer
+from db.repo import SongRow
+from db.session import open_database, single_reader, writer
 from indexer.errors import NotFoundError, StoreError
 from indexer.index_kinds import (
     HNSW_MAX_MASKED_FRACTION,
@@ -45,7 +46,7 @@ SYNC_SLACK = timedelta(seconds=5)
 class Neighbour:
     """A song found near a query, with its cosine score."""
 
-    song: Song
+    song: Song | SongRow
     score: float
 
 
@@ -59,6 +60,10 @@ class Library:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
+
+    @cached_property
+    def _single_reader(self) -> Engine:
+        return single_reader(self.engine)
 
     def session(self) -> Session:
         """A new ORM session for reading; objects stay usable after commit."""
@@ -291,7 +296,7 @@ class Library:
 
     def similar_to_song(
         self, song_id: int, *, k: int, index: VectorIndex | None = None
-    ) -> tuple[Song, list[Neighbour]]:
+    ) -> tuple[Song | SongRow, list[Neighbour]]:
         """The ``k`` songs nearest to a library song, itself excluded."""
         if index is None:
             index, _ = self.load_index()
@@ -303,8 +308,8 @@ class Library:
             if vector is not None
             else []
         )
-        with self.session() as session:
-            songs = repo.get_songs(session, [song_id, *(i for i, _ in hits)])
+        with self._single_reader.connect() as connection:
+            songs = repo.get_song_rows(connection, [song_id, *(i for i, _ in hits)])
         song = songs.get(song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
@@ -345,7 +350,9 @@ class Library:
         return [(i, s) for i, s in hits if i not in exclude][:k]
 
     @staticmethod
-    def _neighbours(hits: list[tuple[int, float]], songs: dict[int, Song]) -> list[Neighbour]:
+    def _neighbours(
+        hits: list[tuple[int, float]], songs: Mapping[int, Song | SongRow]
+    ) -> list[Neighbour]:
         # An id can be in an index a moment older than the rows: skip what is gone.
         return [Neighbour(songs[i], min(1.0, s)) for i, s in hits if i in songs]
 

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from db import repo
 from db.models import Song
+from db.repo import SongRow
 from indexer.decode import Decoded, decode_window
 from indexer.duplicates import SongTraits
 from indexer.explain import explain
@@ -56,7 +57,7 @@ def _check_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
         raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
 
 
-def genre_json(song: Song, *, full: bool) -> dict[str, Any]:
+def genre_json(song: Song | SongRow, *, full: bool) -> dict[str, Any]:
     """A song's genre label, its probability and top 3 (and all probabilities when ``full``).
 
     ``label`` is ``"uncertain"`` when the top probability is below the model's threshold; ``top``
@@ -80,7 +81,7 @@ def top_genres(probabilities: dict[str, float], n: int = 3) -> list[dict[str, An
     return [{"label": label, "probability": p} for label, p in ranked]
 
 
-def song_json(song: Song) -> dict[str, Any]:
+def song_json(song: Song | SongRow) -> dict[str, Any]:
     """The public view of a song (never its path on the server)."""
     return {
         "id": song.id,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from db.models import Song
+from db.repo import SongRow
 from indexer.labels import UNCERTAIN
 from indexer.walk import TEMPO
 
@@ -66,7 +67,7 @@ def similarity(cosine: float) -> float:
     return round(min(1.0, max(0.0, (1.0 + cosine) / 2.0)), 6)
 
 
-def child(song: Song) -> dict[str, Any]:
+def child(song: Song | SongRow) -> dict[str, Any]:
     """A song as a Subsonic ``Child``: id as a string, the file name only, never the server path.
 
     ``bpm`` is the tempo feature, rounded; ``genre`` is the predicted label unless uncertain.
