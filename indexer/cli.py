@@ -428,9 +428,10 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
-    default=4,
+    default=2,
     show_default=True,
-    help="Requests each worker runs at once (an upload's analysis holds one for up to a minute).",
+    help="Requests each worker runs at once. Two keep an upload's analysis (up to a minute) "
+    "from holding up its worker; more only lengthen the slowest answers (README: Speed).",
 )
 @click.option(
     "--access-log/--no-access-log",
