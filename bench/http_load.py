@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration-s", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
