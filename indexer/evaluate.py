@@ -208,7 +208,11 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
 
 
 def evaluate_table(
-    table: FeatureTable, *, seed: int = 0, n_jobs: int | None = None
+    table: FeatureTable,
+    *,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    blend_linear: bool = False,
 ) -> dict[str, Any]:
     """Neighbour precision@1/5/10 and hubness per metric, the genre model's scores, what
     query-time re-ranking does to artists, duplicates and hubs (`indexer.evaluate_rerank`), and
@@ -219,6 +223,8 @@ def evaluate_table(
     songs land on both sides. Test songs are searched against that fold's training songs;
     every scaler, projection and model is fitted on the training rows only. The walks are not
     a held-out score: they go through a library of every row, in a metric fitted on them all.
+    ``blend_linear`` scores the opt-in blend of the trees with a logistic regression instead
+    of the default genre model (XGBoost alone).
 
     Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
     the figures.
@@ -228,10 +234,13 @@ def evaluate_table(
 
     started = time.perf_counter()
     splits = evaluation_splits(table, seed=seed)
-    predictions = out_of_fold_predictions(table, seed=seed, n_jobs=n_jobs)
+    predictions = out_of_fold_predictions(
+        table, seed=seed, n_jobs=n_jobs, blend_linear=blend_linear
+    )
     result: dict[str, Any] = {
         "table_sha256": table.sha256,
         "n_songs": len(table),
+        "genre_model": "xgboost + logistic regression" if blend_linear else "xgboost",
         "splits": {name: len(folds) for name, folds in splits.items()},
         "neighbours": {name: neighbour_report(table, folds) for name, folds in splits.items()},
         "genre": {name: genre_report(table, predictions[name]) for name in splits},

@@ -117,6 +117,25 @@ def test_train_on_a_users_table_relabels_the_library(
     assert after["indexed"] == after["songs"] == 4
     manifest = json.loads((settings.index_dir / "manifest.json").read_text())
     assert manifest["scaler_version"] == after["scaler_version"]
+    # By default XGBoost is the classifier: no logistic regression is stored.
+    meta = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    assert meta["linear"]["coef"] is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_train_can_blend_a_logistic_regression(
+    runner: CliRunner, settings: Settings, small_table: Path
+) -> None:
+    invoke(runner, settings, "train", "--table", str(small_table), "--keep-metric")
+    trees = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    result = invoke(
+        runner, settings, "train", "--table", str(small_table), "--keep-metric", "--blend-linear"
+    )
+    assert "group_kfold: accuracy" in result.output
+    blend = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    assert len(blend["linear"]["coef"]) == 10
+    assert blend["params"]["logreg_C"] == 0.1
+    assert blend["version"] != trees["version"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
