@@ -310,6 +310,9 @@ def _format_score(score: object) -> str:
         text = f"accuracy {score['accuracy_mean']:.3f} ± {score.get('accuracy_std', 0):.3f}"
         if "ece_mean" in score:
             text += f", calibration error {score['ece_mean']:.3f} ± {score['ece_std']:.3f}"
+        if "ece_floor_mean" in score:
+            # Models saved before the floor was computed lack it.
+            text += f" (a calibrated model's {score['ece_floor_mean']:.3f})"
         return text
     return json.dumps(score)
 
@@ -362,6 +365,11 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool, blend_line
             f"  {split:<17} accuracy {_format_mean(genre['accuracy'])}  "
             f"macro-F1 {_format_mean(genre['macro_f1'])}  "
             f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
+        )
+        click.echo(
+            f"  {'':<17} ECE per fold {_format_mean(genre['ece'])}; a perfectly calibrated "
+            f"model shows {_format_mean(genre['ece_floor'])} per fold, "
+            f"{genre['ece_pooled_floor']['mean']:.3f} pooled (sampling noise)"
         )
     click.echo("Re-ranking (top 10 of 50 candidates; plain kNN first):")
     for split, settings in report["reranking"].items():

@@ -166,6 +166,9 @@ def test_evaluate_reports_every_metric_and_writes_figures(
         > (metrics["raw_cosine"]["precision@5"]["mean"])
     )
     assert "ece_pooled" in report["genre"]["group_kfold"]
+    assert report["genre_model"] == "xgboost"
+    floor = report["genre"]["group_kfold"]["ece_pooled_floor"]
+    assert 0 < floor["mean"] < report["genre"]["group_kfold"]["ece_floor"]["mean"]
     assert set(report["walks"]) == {"paths", "playlists", "seconds"}
     assert {p.name for p in out.iterdir()} == {
         "evaluation.json",
@@ -173,6 +176,15 @@ def test_evaluate_reports_every_metric_and_writes_figures(
         "reliability.png",
         "song_map.png",
     }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_evaluate_prints_the_blend_and_the_ece_floor(
+    runner: CliRunner, settings: Settings, small_table: Path
+) -> None:
+    result = invoke(runner, settings, "evaluate", "--table", str(small_table), "--blend-linear")
+    assert "Genre model (XGBoost + logistic regression" in result.output
+    assert "a perfectly calibrated model shows" in result.output
 
 
 def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_path: Path) -> None:
