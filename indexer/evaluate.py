@@ -15,7 +15,11 @@ import faiss
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from indexer.calibration import confidence_and_correct, expected_calibration_error
+from indexer.calibration import (
+    confidence_and_correct,
+    ece_noise_floor,
+    expected_calibration_error,
+)
 from indexer.genre import UNCERTAIN_BELOW, evaluation_splits, out_of_fold_predictions
 from indexer.scaler import fit_scaler, raw_unit_vectors
 from indexer.table import FeatureTable, Fold
@@ -165,10 +169,13 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
     """Accuracy, macro-F1 and ECE per fold (mean ± std), and pooled per-genre scores.
 
     ``folds`` come from `out_of_fold_predictions`; every test song is predicted by a model that
-    never saw it, with a temperature fitted on other folds.
+    never saw it, with a temperature fitted on other folds. ``ece_floor`` (per fold) and
+    ``ece_pooled_floor`` are the ECE a perfectly calibrated model would show on as many songs
+    (`ece_noise_floor`, 300 label draws with seed 0): an ECE within about a std of its floor is
+    sampling noise, not miscalibration.
     """
     classes = [str(c) for c in np.unique(table.labels)]
-    accuracy, macro_f1, ece, ece_raw = [], [], [], []
+    accuracy, macro_f1, ece, ece_raw, floor = [], [], [], [], []
     for fold in folds:
         y = np.searchsorted(classes, table.labels[fold["test"]])
         predicted = fold["calibrated"].argmax(axis=1)
@@ -176,6 +183,7 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
         macro_f1.append(float(f1_score(y, predicted, labels=range(len(classes)), average="macro")))
         ece.append(expected_calibration_error(fold["calibrated"], y))
         ece_raw.append(expected_calibration_error(fold["raw"], y))
+        floor.append(ece_noise_floor(fold["calibrated"])[0])
     y = np.searchsorted(classes, np.concatenate([table.labels[f["test"]] for f in folds]))
     calibrated = np.vstack([f["calibrated"] for f in folds])
     raw = np.vstack([f["raw"] for f in folds])
@@ -185,6 +193,7 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
     )
     confidence, correct = confidence_and_correct(calibrated, y)
     sure = confidence >= UNCERTAIN_BELOW
+    pooled_floor, pooled_floor_std = ece_noise_floor(calibrated)
     return {
         "accuracy": _mean_std(accuracy),
         "macro_f1": _mean_std(macro_f1),
@@ -192,6 +201,8 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
         "ece_uncalibrated": _mean_std(ece_raw),
         "ece_pooled": expected_calibration_error(calibrated, y),
         "ece_pooled_uncalibrated": expected_calibration_error(raw, y),
+        "ece_floor": _mean_std(floor),
+        "ece_pooled_floor": {"mean": pooled_floor, "std_over_draws": pooled_floor_std},
         "temperatures": [f["temperature"] for f in folds],
         "per_genre": {
             c: {"precision": float(p), "recall": float(r)}
@@ -208,7 +219,11 @@ def genre_report(table: FeatureTable, folds: list[dict[str, Any]]) -> dict[str, 
 
 
 def evaluate_table(
-    table: FeatureTable, *, seed: int = 0, n_jobs: int | None = None
+    table: FeatureTable,
+    *,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    blend_linear: bool = False,
 ) -> dict[str, Any]:
     """Neighbour precision@1/5/10 and hubness per metric, the genre model's scores, what
     query-time re-ranking does to artists, duplicates and hubs (`indexer.evaluate_rerank`), and
@@ -219,6 +234,8 @@ def evaluate_table(
     songs land on both sides. Test songs are searched against that fold's training songs;
     every scaler, projection and model is fitted on the training rows only. The walks are not
     a held-out score: they go through a library of every row, in a metric fitted on them all.
+    ``blend_linear`` scores the opt-in blend of the trees with a logistic regression instead
+    of the default genre model (XGBoost alone).
 
     Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
     the figures.
@@ -228,10 +245,13 @@ def evaluate_table(
 
     started = time.perf_counter()
     splits = evaluation_splits(table, seed=seed)
-    predictions = out_of_fold_predictions(table, seed=seed, n_jobs=n_jobs)
+    predictions = out_of_fold_predictions(
+        table, seed=seed, n_jobs=n_jobs, blend_linear=blend_linear
+    )
     result: dict[str, Any] = {
         "table_sha256": table.sha256,
         "n_songs": len(table),
+        "genre_model": "xgboost + logistic regression" if blend_linear else "xgboost",
         "splits": {name: len(folds) for name, folds in splits.items()},
         "neighbours": {name: neighbour_report(table, folds) for name, folds in splits.items()},
         "genre": {name: genre_report(table, predictions[name]) for name in splits},

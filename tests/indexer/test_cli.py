@@ -117,6 +117,25 @@ def test_train_on_a_users_table_relabels_the_library(
     assert after["indexed"] == after["songs"] == 4
     manifest = json.loads((settings.index_dir / "manifest.json").read_text())
     assert manifest["scaler_version"] == after["scaler_version"]
+    # By default XGBoost is the classifier: no logistic regression is stored.
+    meta = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    assert meta["linear"]["coef"] is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_train_can_blend_a_logistic_regression(
+    runner: CliRunner, settings: Settings, small_table: Path
+) -> None:
+    invoke(runner, settings, "train", "--table", str(small_table), "--keep-metric")
+    trees = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    result = invoke(
+        runner, settings, "train", "--table", str(small_table), "--keep-metric", "--blend-linear"
+    )
+    assert "group_kfold: accuracy" in result.output
+    blend = json.loads((settings.model_dir / "genre_model.meta.json").read_text())
+    assert len(blend["linear"]["coef"]) == 10
+    assert blend["params"]["logreg_C"] == 0.1
+    assert blend["version"] != trees["version"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -147,6 +166,9 @@ def test_evaluate_reports_every_metric_and_writes_figures(
         > (metrics["raw_cosine"]["precision@5"]["mean"])
     )
     assert "ece_pooled" in report["genre"]["group_kfold"]
+    assert report["genre_model"] == "xgboost"
+    floor = report["genre"]["group_kfold"]["ece_pooled_floor"]
+    assert 0 < floor["mean"] < report["genre"]["group_kfold"]["ece_floor"]["mean"]
     assert set(report["walks"]) == {"paths", "playlists", "seconds"}
     assert {p.name for p in out.iterdir()} == {
         "evaluation.json",
@@ -154,6 +176,15 @@ def test_evaluate_reports_every_metric_and_writes_figures(
         "reliability.png",
         "song_map.png",
     }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_evaluate_prints_the_blend_and_the_ece_floor(
+    runner: CliRunner, settings: Settings, small_table: Path
+) -> None:
+    result = invoke(runner, settings, "evaluate", "--table", str(small_table), "--blend-linear")
+    assert "Genre model (XGBoost + logistic regression" in result.output
+    assert "a perfectly calibrated model shows" in result.output
 
 
 def test_bad_table_is_a_clear_error(runner: CliRunner, settings: Settings, tmp_path: Path) -> None:

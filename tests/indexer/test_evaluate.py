@@ -123,6 +123,13 @@ def test_genre_scores_on_both_splits(measured: dict[str, Any]) -> None:
     # Temperature scaling fitted on other folds more than halves the calibration error.
     assert honest["ece_pooled"] < honest["ece_pooled_uncalibrated"] / 2
     assert np.sum(honest["confusion"]) == 948
+    assert measured["genre_model"] == "xgboost"
+    # A perfectly calibrated model would show about 0.05 per 315-song fold and 0.03 pooled
+    # (label draws from the model's own probabilities); the floor is reported beside the ECE.
+    assert 0.03 < honest["ece_floor"]["mean"] < 0.08
+    assert len(honest["ece_floor"]["per_fold"]) == 3
+    assert 0.015 < honest["ece_pooled_floor"]["mean"] < honest["ece_floor"]["mean"]
+    assert 0 < honest["ece_pooled_floor"]["std_over_draws"] < 0.03
     assert set(honest["per_genre"]) == set(honest["classes"])
     assert 0 < honest["uncertain_share"] < 1
 
