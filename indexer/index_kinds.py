@@ -43,6 +43,8 @@ HNSW_EF_SEARCH = 128
 # library, this share of their exact 10 nearest songs (see tune_nprobe).
 IVF_TARGET_RECALL = 0.99
 IVF_TUNING_QUERIES = 500
+# Cosines this close count as equal when telling tied neighbours apart (float32 rounding).
+TIE_TOLERANCE = 1e-5
 NPROBE_LADDER = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 # Mask fraction of an HNSW graph above which a sync compacts it.
 HNSW_MAX_MASKED_FRACTION = 0.1
@@ -156,7 +158,8 @@ def tune_nprobe(
     against 83). Vectors from outside the library (an upload unlike any song, the centroid of
     several seeds) can fall between the lists' centres and need more: they keep the default.
     A sample of the songs is searched against the exact top ``k`` of a full scan, each song
-    itself excluded. ``index`` is left with its ``nprobe`` unchanged.
+    itself excluded; a song tied with the k-th exact one (equal vectors: the same recording
+    twice) counts as found. ``index`` is left with its ``nprobe`` unchanged.
 
     Parameters
     ----------
@@ -172,18 +175,25 @@ def tune_nprobe(
     rows = np.sort(np.random.default_rng(seed).choice(len(ids), min(queries, len(ids)), False))
     sample = np.ascontiguousarray(vectors[rows], dtype=np.float32)
     own = ids[rows]
-    _, positions = faiss.knn(sample, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
-    truth = [set(_without(ids[p], o, k)) for p, o in zip(positions, own, strict=True)]
+    scores, positions = faiss.knn(sample, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    # Songs with equal vectors tie, and either of two tied songs is a right answer: a found
+    # song counts when it scores at least the k-th exact score.
+    kth = np.array(
+        [
+            _without_scores(ids[p], s, o, k)[-1]
+            for p, s, o in zip(positions, scores, own, strict=True)
+        ]
+    )
     ladder = [p for p in NPROBE_LADDER if p < ivf.nlist] + [int(ivf.nlist)]
     recall = 1.0
     for nprobe in ladder:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
-        _, found = index.search(sample, k + 1, params=params)
+        found_scores, found = index.search(sample, k + 1, params=params)
         recall = float(
             np.mean(
                 [
-                    len(truth_set & set(_without(f, o, k))) / max(len(truth_set), 1)
-                    for f, truth_set, o in zip(found, truth, own, strict=True)
+                    np.count_nonzero(_without_scores(f, s, o, k) >= t - TIE_TOLERANCE) / k
+                    for f, s, o, t in zip(found, found_scores, own, kth, strict=True)
                 ]
             )
         )
@@ -192,9 +202,10 @@ def tune_nprobe(
     return int(ivf.nlist), recall
 
 
-def _without(found: np.ndarray, own_id: int, k: int) -> list[int]:
-    """The first ``k`` ids of ``found`` other than ``own_id`` (and the -1 of empty slots)."""
-    return [int(i) for i in found if i != own_id and i >= 0][:k]
+def _without_scores(found: np.ndarray, scores: np.ndarray, own_id: int, k: int) -> np.ndarray:
+    """Scores of the first ``k`` results other than ``own_id`` (and the -1 of empty slots)."""
+    keep = (found != own_id) & (found >= 0)
+    return scores[keep][:k]
 
 
 def kind_of(index: faiss.Index) -> str:
