@@ -154,7 +154,7 @@ def tune_nprobe(
 
     Asking for the neighbours of a library song is what the service does most, and such a
     query sits where the library's songs are, so it needs far fewer lists than the rule of
-    thumb of `default_params` (at a million songs drawn like GTZAN: 24 lists for 0.99,
+    thumb of `default_params` (at a million songs drawn like GTZAN: 12 to 24 lists for 0.99,
     against 83). Vectors from outside the library (an upload unlike any song, the centroid of
     several seeds) can fall between the lists' centres and need more: they keep the default.
     A sample of the songs is searched against the exact top ``k`` of a full scan, each song
