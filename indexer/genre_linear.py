@@ -13,7 +13,7 @@ Everything here is a few matrices, so it is stored as plain JSON inside the mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -157,14 +157,15 @@ def fit_linear(X: np.ndarray, y: np.ndarray, *, C: float | None) -> LinearPart:
     projection = scaler.projection
     if projection is None:  # fit_scaler always projects with metric="lda"
         raise ModelError("LDA projection missing")
+    lda = LinearPart(
+        log_columns=scaler.log_columns,
+        mean=scaler.mean,
+        scale=scaler.scale,
+        center=projection.center,
+        scalings=projection.scalings,
+    )
     if C is None:
-        return LinearPart(
-            log_columns=scaler.log_columns,
-            mean=scaler.mean,
-            scale=scaler.scale,
-            center=projection.center,
-            scalings=projection.scalings,
-        )
+        return lda
     Z = scaler.standardize(X)
     model = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
     coef = np.asarray(model.coef_, dtype=np.float64)
@@ -173,12 +174,4 @@ def fit_linear(X: np.ndarray, y: np.ndarray, *, C: float | None) -> LinearPart:
         # Binary: sklearn keeps one score (for class 1); softmax of [0, s] is its sigmoid.
         coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
         intercept = np.array([0.0, intercept[0]])
-    return LinearPart(
-        log_columns=scaler.log_columns,
-        mean=scaler.mean,
-        scale=scaler.scale,
-        center=projection.center,
-        scalings=projection.scalings,
-        coef=coef,
-        intercept=intercept,
-    )
+    return replace(lda, coef=coef, intercept=intercept)
