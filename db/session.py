@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30
 # Execution option marking a connection whose transactions write (see ``writer``).
 WRITER_OPTION = "soundalike_writer"
-# Execution option marking a connection that runs one SELECT and nothing else (see ``reader``).
+# Execution option marking a connection that runs one SELECT and nothing else (see
+# ``single_reader``).
 SINGLE_READ_OPTION = "soundalike_single_read"
 # Any fixed number: PostgreSQL advisory lock held by a writing transaction.
 WRITE_LOCK_KEY = 0x50_4E_44_57
@@ -54,7 +56,7 @@ def create_db_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -76,6 +78,25 @@ def create_db_engine(url: str) -> Engine:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
 
     return engine
+
+
+def enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL, waiting for other processes doing the same.
+
+    Two processes opening a fresh database at once both switch it, and SQLite fails the loser
+    at once with "database is locked": the busy timeout does not cover this switch (measured:
+    half of 100 rounds of three processes failed). Retrying until the busy timeout makes the
+    loser find the database already in WAL.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def writer(engine: Engine) -> Engine:
