@@ -4,7 +4,7 @@
 ``http`` package for ``urllib``.)
 
     PYTHONPATH=. python bench/http_load.py [--songs 1000000] [--duration-s 20] [--connections 32]
-        [--threads 4] [--no-access-log] [--rate 1000]
+        [--threads 2] [--no-access-log] [--rate 1000]
 
 Seeds a SQLite library under ``--data-dir`` once (raw features drawn from a Gaussian mixture
 fitted to the GTZAN table, genres predicted by the real model, rows bulk-inserted), builds

@@ -31,6 +31,7 @@ import faiss
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from indexer.index_kinds import TIE_TOLERANCE
 from indexer.scaler import DEFAULT_METRIC, fit_scaler
 from indexer.store import VectorIndex, save_index
 from indexer.table import bundled_table_path, load_table
@@ -66,16 +67,14 @@ def percentile_ms(samples_s: list[float], q: float) -> float:
     return float(np.percentile(np.array(samples_s) * 1000, q))
 
 
-def single_queries(
-    index: VectorIndex, queries: np.ndarray, *, library_songs: bool = False
-) -> list[float]:
+def single_queries(index: VectorIndex, queries: np.ndarray) -> list[float]:
     """Wall time of one ``k=10`` query at a time, one thread, after 50 warm-up queries."""
     for q in queries[:50]:
-        index.search(q, k=K, library_songs=library_songs)
+        index.search(q, k=K)
     samples = []
     for q in queries:
         start = time.perf_counter()
-        index.search(q, k=K, library_songs=library_songs)
+        index.search(q, k=K)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -108,7 +107,7 @@ def library_song_queries(
         return float(
             np.mean(
                 [
-                    np.count_nonzero(s[(h != o) & (h >= 0)][:K] >= t - 1e-5) / K
+                    np.count_nonzero(s[(h != o) & (h >= 0)][:K] >= t - TIE_TOLERANCE) / K
                     for (s, h), o, t in zip(hits, own, kth, strict=True)
                 ]
             )

@@ -101,20 +101,10 @@ def ece_noise_floor(
     probabilities always give the same floor.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    n = len(probabilities)
-    if n == 0:
+    if len(probabilities) == 0:
         return 0.0, 0.0
     labels = sample_labels(probabilities, np.random.default_rng(seed), n_draws=n_draws)
-    confidence = probabilities.max(axis=1)
-    correct = (labels == probabilities.argmax(axis=1)).astype(np.float64)
-    # The same bins as expected_calibration_error; they depend on the probabilities only.
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    one_hot = np.zeros((n, n_bins))
-    one_hot[np.arange(n), bins] = 1.0
-    counts = one_hot.sum(axis=0)
-    filled = counts > 0
-    mean_confidence = (confidence @ one_hot)[filled] / counts[filled]
-    mean_correct = (correct @ one_hot)[:, filled] / counts[filled]
-    gaps = (counts[filled] / n) * np.abs(mean_confidence - mean_correct)
-    per_draw = gaps.sum(axis=1)
+    per_draw = np.array(
+        [expected_calibration_error(probabilities, y, n_bins=n_bins) for y in labels]
+    )
     return float(per_draw.mean()), float(per_draw.std())

@@ -37,8 +37,9 @@ SETTINGS: dict[str, RerankOptions] = {
 
 def _fold_lists(
     table: FeatureTable, fold: Fold, artists: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per setting: the test rows and their top-``K`` training rows [shape=(n_test, K)]."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The training and test vectors, and per setting each test row's top-``K`` training rows
+    [shape=(n_test, K)], -1 where a list came out shorter."""
     scaler = fit_scaler(
         table.X[fold.train],
         source_sha256=table.sha256,
@@ -59,7 +60,7 @@ def _fold_lists(
         SongTraits(title=table.filenames[row], artist=artists[row], duration_s=GTZAN_CLIP_S)
         for row in range(len(table))
     ]
-    result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    result: dict[str, np.ndarray] = {}
     for name, options in SETTINGS.items():
         lists = np.full((len(fold.test), K), -1, dtype=np.intp)
         for q, test_row in enumerate(fold.test):
@@ -79,14 +80,18 @@ def _fold_lists(
             anchor = Anchor(None, queries[q], traits[test_row])
             kept, _ = rerank(candidates, k=K, options=options, anchors=[anchor], hub=hub)
             lists[q, : len(kept)] = [c.id for c in kept]
-        result[name] = (lists, base)
-    return result
+        result[name] = lists
+    return base, queries, result
 
 
 def _list_scores(
-    table: FeatureTable, fold: Fold, lists: np.ndarray, base: np.ndarray, queries: np.ndarray
+    table: FeatureTable,
+    fold: Fold,
+    artists: np.ndarray,
+    lists: np.ndarray,
+    base: np.ndarray,
+    queries: np.ndarray,
 ) -> dict[str, float]:
-    artists = artist_ids(table)
     distinct, duplicated, correct, full = [], [], [], []
     for q, row in enumerate(lists):
         row = row[row >= 0]
@@ -115,15 +120,9 @@ def rerank_report(table: FeatureTable, folds: list[Fold]) -> dict[str, Any]:
     artists = artist_ids(table)
     per_setting: dict[str, list[dict[str, float]]] = {name: [] for name in SETTINGS}
     for fold in folds:
-        scaler = fit_scaler(
-            table.X[fold.train],
-            source_sha256=table.sha256,
-            labels=table.labels[fold.train],
-            metric="lda",
-        )
-        queries = scaler.transform(table.X[fold.test])
-        for name, (lists, base) in _fold_lists(table, fold, artists).items():
-            scores = _list_scores(table, fold, lists, base, queries)
+        base, queries, per_list = _fold_lists(table, fold, artists)
+        for name, lists in per_list.items():
+            scores = _list_scores(table, fold, artists, lists, base, queries)
             listed = lists[lists >= 0]
             skew = hubness(fold.train[listed][:, None], fold.train)["k_occurrence_skewness"]
             scores["hub_skewness@10"] = skew

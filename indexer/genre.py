@@ -2,7 +2,7 @@
 
 Trees split on thresholds, so their input is the 57 raw (unscaled) features plus the 9 LDA
 directions of the log-variance, standardized features (see `indexer.genre_linear`): feature
-engineering fitted on the training rows only. XGBoost stays the classifier (issue 3); averaging
+engineering fitted on the training rows only. XGBoost is the classifier by design; averaging
 its probabilities with a logistic regression's scored within fold noise of the trees alone and
 is kept as an opt-in (``blend_linear``, ``soundalike train --blend-linear``). The trees'
 hyperparameters were chosen by nested cross-validation over artist-grouped inner folds

@@ -5,7 +5,7 @@ standardized features (the neighbour metric's input), the LDA directions give th
 extra inputs along which genres separate: feature engineering, fitted on the training rows only,
 while XGBoost stays the classifier. A multinomial logistic regression whose probabilities are
 averaged with the trees' is an opt-in (``soundalike train --blend-linear``): it scored within
-fold noise of the trees alone (see the README), and issue 3 asks for XGBoost as the classifier.
+fold noise of the trees alone (see the README), and XGBoost is the classifier by design.
 Models saved in format 2 always carry it, and load as that blend.
 
 Everything here is a few matrices, so it is stored as plain JSON inside the model metadata.

@@ -304,12 +304,11 @@ class Library:
         # lets the song and its neighbours come back in one query, the service's hot path.
         vector = index.reconstruct(song_id)
         hits = (
-            self._search(index, vector, k=k, exclude={song_id}, library_song=True)
+            self._search(index, vector, k=k, exclude={song_id}, library_songs=True)
             if vector is not None
             else []
         )
-        with self._single_reader.connect() as connection:
-            songs = repo.get_song_rows(connection, [song_id, *(i for i, _ in hits)])
+        songs = self._song_rows([song_id, *(i for i, _ in hits)])
         song = songs.get(song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
@@ -331,9 +330,12 @@ class Library:
         if index is None:
             index, _ = self.load_index()
         hits = self._search(index, vector, k=k, exclude=exclude or set())
-        with self.session() as session:
-            songs = repo.get_songs(session, [i for i, _ in hits])
-        return self._neighbours(hits, songs)
+        return self._neighbours(hits, self._song_rows([i for i, _ in hits]))
+
+    def _song_rows(self, ids: Sequence[int]) -> dict[int, SongRow]:
+        """What an answer shows of these songs: one SELECT, no ORM objects, no BEGIN."""
+        with self._single_reader.connect() as connection:
+            return repo.get_song_rows(connection, ids)
 
     @staticmethod
     def _search(
@@ -342,10 +344,10 @@ class Library:
         *,
         k: int,
         exclude: set[int],
-        library_song: bool = False,
+        library_songs: bool = False,
     ) -> list[tuple[int, float]]:
         """``(id, score)`` of the ``k`` nearest ids outside ``exclude``, best first."""
-        scores, ids = index.search(vector[None, :], k=k + len(exclude), library_songs=library_song)
+        scores, ids = index.search(vector[None, :], k=k + len(exclude), library_songs=library_songs)
         hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return [(i, s) for i, s in hits if i not in exclude][:k]
 
