@@ -36,11 +36,13 @@ run: install ## Index the bundled demo library (SQLite) and serve it on http://$
 test: install browser ## Lint, then run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: install ## Lint and check formatting
+lint: install ## Lint, check formatting and check that imports flow one way (pyproject's contracts)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .

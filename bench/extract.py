@@ -25,8 +25,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.reference import reference_features  # noqa: E402
-from indexer.decode import decode_window  # noqa: E402
-from indexer.features import SR, extract_features  # noqa: E402
+from indexer.audio.decode import decode_window  # noqa: E402
+from indexer.audio.features import SR, extract_features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLIPS = sorted(

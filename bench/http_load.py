@@ -36,8 +36,8 @@ from sklearn.mixture import GaussianMixture
 from db import repo
 from db.models import features_to_bytes
 from indexer.library import Library
+from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.settings import load_settings
-from indexer.table import bundled_table_path, load_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 20_000

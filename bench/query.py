@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import scan_library
 from indexer.library import Library
-from indexer.pipeline import index_paths
-from indexer.scan import scan_library
 from indexer.settings import load_settings
 from service import create_app
 

@@ -1,6 +1,6 @@
 """The straightforward extractor: one librosa call per feature, as the seed notebook did.
 
-It is the yardstick for ``indexer.features``: the equality test holds ours to it, and
+It is the yardstick for ``indexer.audio.features``: the equality test holds ours to it, and
 ``bench/extract.py`` times ours against it. Padding is spelled out where the GTZAN table needs
 it (``pad_mode="reflect"``, librosa's default before 0.10); ``effects.hpss`` and
 ``beat.beat_track`` keep their own defaults, as they did when the table was made.
@@ -13,7 +13,7 @@ import warnings
 import librosa
 import numpy as np
 
-from indexer.schema import FEATURE_NAMES, N_MFCC
+from indexer.audio.feature_columns import FEATURE_NAMES, N_MFCC
 
 
 def reference_features(*, y: np.ndarray, sr: int) -> np.ndarray:

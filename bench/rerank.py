@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.analyse import SongRecord
+from indexer.audio.analyse import SongRecord
 from indexer.library import Library
+from indexer.model.gtzan_table import artist_ids, bundled_table_path, load_table
 from indexer.settings import load_settings
-from indexer.table import artist_ids, bundled_table_path, load_table
 from service import create_app
 
 VARIANTS = {

@@ -31,10 +31,10 @@ import faiss
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from indexer.index_kinds import TIE_TOLERANCE
-from indexer.scaler import DEFAULT_METRIC, fit_scaler
-from indexer.store import VectorIndex, save_index
-from indexer.table import bundled_table_path, load_table
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.scaler import DEFAULT_METRIC, fit_scaler
+from indexer.vectors.kinds import TIE_TOLERANCE
+from indexer.vectors.store import VectorIndex, save_index
 
 K = 10
 N_QUERIES = 1000
@@ -133,7 +133,7 @@ def loaded_rss(index_dir: Path) -> tuple[float, float, float]:
     code = (
         "import time,sys\n"
         "from pathlib import Path\n"
-        "from indexer.store import load_index\n"
+        "from indexer.vectors.store import load_index\n"
         "def rss():\n"
         "    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
         "before = rss(); t = time.perf_counter()\n"

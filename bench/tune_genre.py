@@ -17,7 +17,7 @@ outer folds, and were the default for a while. XGBoost is the classifier by desi
 ``--xgb-only`` chooses among XGBoost configurations only, all on the 57 features plus the LDA
 directions (the blend is still scored, for reference). There, depth 3 with 400 trees at rate
 0.05 and half the columns per tree was chosen in 3 of the 6 outer folds; it is
-``indexer.genre.DEFAULT_PARAMS``. See the README for the figures.
+``indexer.model.genre.DEFAULT_PARAMS``. See the README for the figures.
 
 Every fit uses one thread; with ``--xgb-only`` a run took 272-279 s wall (104 s CPU) with two
 runs side by side on 2 shared cores.
@@ -36,10 +36,15 @@ import xgboost as xgb
 from sklearn.metrics import f1_score
 from threadpoolctl import threadpool_limits
 
-from indexer.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from indexer.genre_linear import fit_linear
-from indexer.table import FeatureTable, artist_filter_folds, bundled_table_path, group_folds
-from indexer.table import load_table as load_feature_table
+from indexer.model.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from indexer.model.genre_linear import fit_linear
+from indexer.model.gtzan_table import (
+    FeatureTable,
+    artist_filter_folds,
+    bundled_table_path,
+    group_folds,
+)
+from indexer.model.gtzan_table import load_table as load_feature_table
 
 # A base model maps (X_train, y_train, X_test, seed) to probabilities [shape=(n_test, 10)].
 Base = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -74,7 +79,7 @@ def _logreg(C: float) -> Base:
     return run
 
 
-# The trees' settings before this comparison (indexer.genre's DEFAULT_PARAMS until then); the
+# The trees' settings before this comparison (indexer.model.genre's DEFAULT_PARAMS until then); the
 # candidates below are fixed here, so changing DEFAULT_PARAMS does not change what is compared.
 BASELINE: dict[str, Any] = {
     "n_estimators": 200,

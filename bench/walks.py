@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from indexer.evaluate_walks import (
+from indexer.evaluation.walks import (
     PATH_STEPS,
     PLAYLIST_LENGTH,
     cross_genre_pairs,
@@ -24,7 +24,7 @@ from indexer.evaluate_walks import (
     playlist_scores,
     table_library,
 )
-from indexer.table import bundled_table_path, load_table
+from indexer.model.gtzan_table import bundled_table_path, load_table
 
 
 def main() -> None:

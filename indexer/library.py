@@ -22,21 +22,28 @@ from db import repo
 from db.models import Song, features_to_bytes
 from db.repo import SongRow
 from db.session import open_database, single_reader, writer
+from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import NotFoundError, StoreError
-from indexer.index_kinds import (
+from indexer.model.scaler import Scaler, ensure_scaler
+from indexer.settings import Settings
+from indexer.vectors.kinds import (
     HNSW_MAX_MASKED_FRACTION,
     needs_rebuild,
     resolve_kind,
     target_kind,
 )
-from indexer.scaler import Scaler, ensure_scaler
-from indexer.schema import N_FEATURES
-from indexer.settings import Settings
-from indexer.store import Manifest, VectorIndex, load_index, read_manifest, save_index, write_lock
+from indexer.vectors.store import (
+    Manifest,
+    VectorIndex,
+    load_index,
+    read_manifest,
+    save_index,
+    write_lock,
+)
 
 if TYPE_CHECKING:
-    from indexer.analyse import SongRecord
-    from indexer.genre import GenreModel, GenrePrediction
+    from indexer.audio.analyse import SongRecord
+    from indexer.model.genre import GenreModel, GenrePrediction
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
 SYNC_SLACK = timedelta(seconds=5)
@@ -83,7 +90,7 @@ class Library:
         """The genre classifier (trained on the bundled table and saved on first need)."""
         # Imported here: XGBoost takes seconds to import, and answering neighbour queries (the
         # service's hot path and its start-up) never needs it.
-        from indexer.genre import ensure_genre_model
+        from indexer.model.genre import ensure_genre_model
 
         return ensure_genre_model(self.settings.model_dir)
 

@@ -9,7 +9,7 @@ from flask import Flask
 
 from indexer.library import Library
 from indexer.settings import load_settings
-from indexer.store import IndexReader
+from indexer.vectors.store import IndexReader
 from service.state import ServiceState
 
 

@@ -18,15 +18,15 @@ from werkzeug.exceptions import HTTPException
 from db import repo
 from db.models import Song
 from db.repo import SongRow
-from indexer.decode import Decoded, decode_window
-from indexer.duplicates import SongTraits
-from indexer.explain import explain
-from indexer.features import SR, extract_features
+from indexer.audio.decode import Decoded, decode_window
+from indexer.audio.features import SR, extract_features
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import expand_paths
 from indexer.library import Neighbour
-from indexer.pipeline import index_paths
-from indexer.recommend import Context, Recommendation, recommend, traits
-from indexer.rerank import Anchor
-from indexer.scan import expand_paths
+from indexer.recommend.candidates import Context, Recommendation, recommend, traits
+from indexer.recommend.duplicates import SongTraits
+from indexer.recommend.explain import explain
+from indexer.recommend.rerank import Anchor
 from service.cursor import decode as decode_cursor
 from service.cursor import encode as encode_cursor
 from service.errors import ApiError

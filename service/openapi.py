@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from indexer.labels import UNCERTAIN
-from indexer.song_path import DIRECTIONS
+from indexer.model.genre_labels import UNCERTAIN
+from indexer.walks.path import DIRECTIONS
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 

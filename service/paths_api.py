@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from indexer.song_path import DIRECTIONS, PathStep, find_path
+from indexer.walks.path import DIRECTIONS, PathStep, find_path
 from service.api import MAX_SONG_ID
 from service.errors import ApiError
 from service.query_args import int_arg, int_arg_or_none

@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import request
 
-from indexer.explain import Explanation
-from indexer.labels import UNCERTAIN
-from indexer.rerank import Dropped, RerankOptions
+from indexer.model.genre_labels import UNCERTAIN
+from indexer.recommend.explain import Explanation
+from indexer.recommend.rerank import Dropped, RerankOptions
 from service.errors import ApiError
 from service.state import state
 

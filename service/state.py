@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from indexer.hubness import HubCache
 from indexer.library import Library
+from indexer.recommend.hub_scores import HubCache
 from indexer.settings import Settings
-from indexer.store import IndexReader, Manifest, VectorIndex
+from indexer.vectors.store import IndexReader, Manifest, VectorIndex
 
 
 @dataclass

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, request
 
 from indexer.errors import NotFoundError
-from indexer.song_path import find_path
+from indexer.walks.path import find_path
 from service.state import state
 from service.subsonic_format import (
     GENERIC_ERROR,

@@ -21,8 +21,8 @@ from typing import Any
 
 from db.models import Song
 from db.repo import SongRow
-from indexer.labels import UNCERTAIN
-from indexer.walk import TEMPO
+from indexer.model.genre_labels import UNCERTAIN
+from indexer.walks.gather import TEMPO
 
 API_VERSION = "1.16.1"
 SERVER_TYPE = "soundalike"

@@ -23,9 +23,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
-from indexer.genre import ensure_genre_model
 from indexer.library import Library
-from indexer.scaler import ensure_scaler
+from indexer.model.genre import ensure_genre_model
+from indexer.model.scaler import ensure_scaler
 from indexer.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

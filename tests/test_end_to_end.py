@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import scan_library
 from indexer.library import Library
-from indexer.pipeline import index_paths
-from indexer.scan import scan_library
 from tests.conftest import CLI, DEMO_LIBRARY, make_settings, multipart, serving, write_tone
 
 pytestmark = pytest.mark.slow

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from indexer.schema import FEATURE_NAMES
+from indexer.audio.feature_columns import FEATURE_NAMES
 
 TEST_DATA = Path(__file__).resolve().parent.parent / "data"
 GTZAN_DIR = TEST_DATA / "gtzan"
 CLIPS_DIR = TEST_DATA / "clips"
-GTZAN_TABLE = Path(__file__).resolve().parents[2] / "indexer" / "data" / "features_30_sec.csv"
+GTZAN_TABLE = (
+    Path(__file__).resolve().parents[2] / "indexer" / "model" / "data" / "features_30_sec.csv"
+)
 
 SR = 22050
 

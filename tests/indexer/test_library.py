@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import update
 
 from db.models import Song
-from indexer.analyse import SongRecord
+from indexer.audio.analyse import SongRecord
 from indexer.errors import NotFoundError, StoreError
 from indexer.library import Library
-from indexer.store import load_index, save_index
-from indexer.table import bundled_table_path, load_table
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.vectors.store import load_index, save_index
 
 
 @pytest.fixture(scope="module")

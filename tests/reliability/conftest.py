@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from indexer.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths
 from tests.conftest import create_pg_database, drop_pg_database, make_settings, write_tone
 
 ADMIN_TOKEN = "s3cret"

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from db.models import Song
 from indexer.library import Library
 from indexer.settings import Settings
-from indexer.store import load_index
+from indexer.vectors.store import load_index
 from tests.conftest import CLI
 from tests.conftest import start_server as serve_process
 

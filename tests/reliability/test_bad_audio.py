@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from db.models import Song
 from indexer.cli import EXIT_SKIPPED, main
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import scan_library
 from indexer.library import Library
-from indexer.pipeline import index_paths
-from indexer.scan import scan_library
 from indexer.settings import Settings
 from tests.conftest import write_tone
 

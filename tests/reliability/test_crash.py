@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from indexer.settings import Settings
-from indexer.store import load_index, read_manifest
+from indexer.vectors.store import load_index, read_manifest
 from tests.reliability.conftest import write_tones
 from tests.reliability.procs import (
     assert_consistent,
@@ -53,7 +53,7 @@ def test_index_survives_sigkill_at_random_points(tmp_path: Path, settings: Setti
 SAVE_LOOP = """
 import sys, numpy as np
 from pathlib import Path
-from indexer.store import VectorIndex, save_index
+from indexer.vectors.store import VectorIndex, save_index
 index_dir = Path(sys.argv[1])
 rng = np.random.default_rng(0)
 n = 1

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from indexer.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths
 from tests.conftest import ROOT, make_settings, multipart, write_tone
 from tests.reliability.conftest import AUTH
 

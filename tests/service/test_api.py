@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from indexer.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths
 from tests.conftest import multipart, write_tone
 
 AUTH = {"Authorization": "Bearer s3cret"}

@@ -9,7 +9,7 @@ PROBE = """
 import sys
 import service, service.api, service.library_api, service.openapi, service.pages
 import service.paths_api, service.recommend_api, service.query_args, service.subsonic
-import indexer.library, indexer.store
+import indexer.library, indexer.vectors.store
 heavy = sorted(m for m in ("sklearn", "xgboost", "librosa") if m in sys.modules)
 print(",".join(heavy))
 """

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from indexer.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths
 from service import library_api
 from service.library_api import project_2d, sample_ids
 from tests.conftest import write_tone

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.indexer.walks import fill_gtzan_library
+from tests.indexer.walks.gtzan_library import fill_gtzan_library
 
 
 @pytest.fixture

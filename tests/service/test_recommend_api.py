@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from indexer.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths
 from tests.conftest import write_tone
 
 # (file, frequency, title, artist, album); "One (Remastered)" is a copy of "One"'s audio.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.indexer.walks import fill_gtzan_library
+from tests.indexer.walks.gtzan_library import fill_gtzan_library
 
 NS = "{http://subsonic.org/restapi}"
 # Password auth as in the Navidrome pull request's curl (u, p, v, c, f), and token auth

@@ -1,0 +1,1 @@
+"""The FAISS index of song vectors: kinds (flat, IVF, HNSW), and its files on disk."""

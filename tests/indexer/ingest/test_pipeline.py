@@ -1,0 +1,90 @@
+"""Bulk indexing: new, unchanged, changed, moved, deleted and broken files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from indexer.ingest import pipeline
+from indexer.ingest.pipeline import index_paths, plan_index
+from indexer.ingest.scan import scan_library
+from indexer.library import Library
+from indexer.vectors.store import load_index
+from tests.conftest import write_tone
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    root = tmp_path / "music"
+    write_tone(root / "a" / "tone220.wav", freq_hz=220, seconds=2.0)
+    write_tone(root / "a" / "tone440.flac", freq_hz=440, seconds=2.0)
+    write_tone(root / "b" / "tone880.ogg", freq_hz=880, seconds=2.0)
+    (root / "b" / "notes.txt").write_text("not scanned: no audio extension")
+    (root / "b" / "corrupt.mp3").write_bytes(os.urandom(4000))
+    (root / "b" / "readme.wav").write_text("a text file named like audio")
+    return root
+
+
+def test_scan_finds_audio_extensions_only(music: Path) -> None:
+    names = [p.name for p in scan_library(music)]
+    assert names == ["tone220.wav", "tone440.flac", "corrupt.mp3", "readme.wav", "tone880.ogg"]
+
+
+def test_index_reports_broken_files_and_indexes_the_rest(library: Library, music: Path) -> None:
+    report = index_paths(library, scan_library(music), root=music)
+    assert report.added == 3
+    assert sorted(Path(s.path).name for s in report.skipped) == ["corrupt.mp3", "readme.wav"]
+    assert all(s.reason for s in report.skipped)
+    index, manifest = load_index(library.settings.index_dir)
+    assert len(index) == 3 == manifest.count
+
+
+def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Path) -> None:
+    index_paths(library, scan_library(music), root=music)
+    again = index_paths(library, scan_library(music), root=music)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 5 - 2)
+
+    write_tone(music / "a" / "tone220.wav", freq_hz=300, seconds=2.5)
+    shutil.move(music / "a" / "tone440.flac", music / "b" / "moved.flac")
+    (music / "b" / "tone880.ogg").unlink()
+    write_tone(music / "c" / "new.wav", freq_hz=660, seconds=2.0)
+    report = index_paths(library, scan_library(music), root=music)
+    assert (report.added, report.updated, report.moved, report.removed) == (1, 1, 1, 1)
+    index, _ = load_index(library.settings.index_dir)
+    with library.session() as session:
+        from db import repo
+
+        states = repo.file_states(session)
+    assert sorted(Path(p).name for p in states) == ["moved.flac", "new.wav", "tone220.wav"]
+    assert sorted(index.ids().tolist()) == sorted(s.id for s in states.values())
+
+
+def test_files_outside_the_root_are_left_alone(
+    library: Library, music: Path, tmp_path: Path
+) -> None:
+    other = write_tone(tmp_path / "elsewhere" / "x.wav", freq_hz=500)
+    index_paths(library, [other])
+    report = index_paths(library, scan_library(music), root=music)
+    assert report.removed == 0
+    assert library.stats()["songs"] == 4
+
+
+def test_plan_counts_vanished_files_as_skipped(library: Library, music: Path) -> None:
+    paths = scan_library(music)
+    (music / "a" / "tone220.wav").unlink()
+    plan = plan_index(library, paths, root=music)
+    assert [Path(s.path).name for s in plan.skipped] == ["tone220.wav"]
+
+
+@pytest.mark.parametrize("start", ["default", "forkserver"])
+def test_two_workers_give_the_same_rows(
+    library: Library, music: Path, start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if start != "default":  # what Python 3.12 and later use on Linux, checked here on any
+        monkeypatch.setattr(pipeline, "worker_start_method", lambda: start)
+    report = index_paths(library, scan_library(music), root=music, workers=2, batch_size=1)
+    assert report.added == 3
+    assert len(report.skipped) == 2

@@ -1,0 +1,267 @@
+"""Exact and approximate index kinds: round trip, add/remove, recall, choice by size."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from indexer.audio.analyse import SongRecord
+from indexer.cli import main
+from indexer.errors import StoreError
+from indexer.library import Library
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.settings import Settings
+from indexer.vectors.kinds import (
+    IVF_TARGET_RECALL,
+    NPROBE_LADDER,
+    needs_rebuild,
+    resolve_kind,
+    target_kind,
+    tune_nprobe,
+)
+from indexer.vectors.store import IndexReader, VectorIndex, load_index, save_index
+
+KINDS = ["flat", "ivf", "hnsw"]
+
+
+def clustered_rows(n: int, *, seed: int = 0, dim: int = 57) -> np.ndarray:
+    """Unit vectors around 40 centres: clustered like real features, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim))
+    rows = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ vectors.T), axis=1)[:, :k]
+
+
+@pytest.fixture(scope="module")
+def vectors() -> np.ndarray:
+    return clustered_rows(4000)
+
+
+@pytest.fixture(scope="module")
+def built(vectors: np.ndarray) -> dict[str, VectorIndex]:
+    return {kind: VectorIndex.build(np.arange(len(vectors)), vectors, kind=kind) for kind in KINDS}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recall_at_10_against_exact_search(
+    kind: str, vectors: np.ndarray, built: dict[str, VectorIndex]
+) -> None:
+    queries = clustered_rows(200, seed=1)
+    truth = exact_top(vectors, queries, 10)
+    _, ids = built[kind].search(queries, k=10)
+    recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, ids, strict=True)])
+    assert recall >= (1.0 if kind == "flat" else 0.95)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_query_round_trip_records_kind_and_params(
+    kind: str, vectors: np.ndarray, built: dict[str, VectorIndex], tmp_path: Path
+) -> None:
+    index = built[kind]
+    manifest = save_index(index, tmp_path, scaler_version="s", model_version=None, synced_at=None)
+    assert manifest.kind == kind
+    assert manifest.params == index.params
+    if kind == "ivf":
+        assert set(manifest.params) == {"nlist", "nprobe", "nprobe_library", "library_recall"}
+    for mmap in (False, True):
+        loaded, again = load_index(tmp_path, mmap=mmap)
+        assert (loaded.kind, again, len(loaded)) == (kind, manifest, len(vectors))
+        if kind == "ivf":
+            assert faiss.extract_index_ivf(loaded.faiss_index).nprobe == manifest.params["nprobe"]
+        _, ids = loaded.search(vectors[123], k=1)
+        assert ids[0][0] == 123
+    reader_index, _ = IndexReader(tmp_path).current()
+    assert reader_index.kind == kind
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_add_remove_and_replace_without_rebuild(
+    kind: str, vectors: np.ndarray, tmp_path: Path
+) -> None:
+    index = VectorIndex.build(np.arange(1000), vectors[:1000], kind=kind)
+    index.add(np.arange(1000, 1500), vectors[1000:1500])
+    assert len(index) == 1500
+    assert index.remove(np.array([5, 6, 99999])) == 2
+    assert index.reconstruct(5) is None
+    # Replacing id 7 with the vector of row 1600: searches find 7 there, never at its old place.
+    index.add(np.array([7]), vectors[1600:1601])
+    assert len(index) == 1498
+    assert sorted(index.ids().tolist()) == sorted(set(range(1500)) - {5, 6})
+    _, ids = index.search(vectors[[5, 7, 1600, 1200]], k=3)
+    assert 5 not in ids
+    assert ids[2][0] == 7
+    assert ids[3][0] == 1200
+    np.testing.assert_allclose(index.reconstruct(7), vectors[1600])
+    # Masked HNSW nodes survive a save and load and stay invisible.
+    save_index(index, tmp_path, scaler_version="s", model_version=None, synced_at=None)
+    loaded, manifest = load_index(tmp_path)
+    assert manifest.masked == (3 if kind == "hnsw" else 0)
+    _, ids = loaded.search(vectors[[5, 6, 7]], k=1000)
+    assert not {5, 6} & set(ids.ravel().tolist())
+    for row in ids:
+        found = row[row >= 0]
+        assert len(found) == len(set(found.tolist()))
+
+
+def test_ivf_searches_library_songs_in_the_fewest_lists_that_reach_the_target() -> None:
+    vectors = clustered_rows(20_000, seed=3, dim=19)
+    ids = np.arange(100, 100 + len(vectors))
+    index = VectorIndex.build(ids, vectors, kind="ivf")
+    nprobe = index.params["nprobe_library"]
+    assert index.params["library_recall"] >= IVF_TARGET_RECALL
+    assert faiss.extract_index_ivf(index.faiss_index).nprobe == index.params["nprobe"]
+
+    def recall_of_songs(songs: np.ndarray, *, nprobe: int | None) -> float:
+        if nprobe is None:
+            _, found = index.search(vectors[songs], k=11, library_songs=True)
+        else:
+            params = faiss.SearchParametersIVF(nprobe=nprobe)
+            _, found = index.faiss_index.search(vectors[songs], 11, params=params)
+        exact = ids[np.argsort(-(vectors[songs] @ vectors.T), axis=1)[:, :11]]
+        return float(
+            np.mean(
+                [
+                    len(set(f[f != ids[s]][:10]) & set(e[e != ids[s]][:10])) / 10
+                    for f, e, s in zip(found, exact, songs, strict=True)
+                ]
+            )
+        )
+
+    # Songs other than the sampled ones reach the target too, through search(library_songs=).
+    others = np.random.default_rng(7).choice(len(ids), 400, replace=False)
+    assert recall_of_songs(others, nprobe=None) >= 0.98
+    # The rung below the chosen one falls short on the sampled songs: the choice is the least.
+    smaller = [p for p in NPROBE_LADDER if p < nprobe]
+    if smaller:
+        sampled = np.sort(np.random.default_rng(0).choice(len(ids), 500, replace=False))
+        assert recall_of_songs(sampled, nprobe=smaller[-1]) < IVF_TARGET_RECALL
+    # Asked to be exact, it scans every list.
+    assert tune_nprobe(index.faiss_index, ids, vectors, target=1.01)[0] == index.params["nlist"]
+
+
+def test_ivf_tuning_counts_tied_songs_as_found() -> None:
+    # Every vector three times (the same recording under three paths): which copy comes back
+    # is arbitrary, and a tuning that wanted the exact ids would scan every list.
+    vectors = np.repeat(clustered_rows(6_000, seed=6, dim=19), 3, axis=0)
+    index = VectorIndex.build(np.arange(len(vectors)), vectors, kind="ivf")
+    assert index.params["library_recall"] >= IVF_TARGET_RECALL
+    assert index.params["nprobe_library"] < index.params["nlist"]
+
+
+def test_ivf_keeps_an_nprobe_it_is_given() -> None:
+    vectors = clustered_rows(5_000, seed=5, dim=19)
+    index = VectorIndex.build(
+        np.arange(len(vectors)), vectors, kind="ivf", params={"nlist": 64, "nprobe": 5}
+    )
+    assert index.params == {"nlist": 64, "nprobe": 5}
+    assert faiss.extract_index_ivf(index.faiss_index).nprobe == 5
+
+
+def test_compaction_drops_masked_hnsw_nodes(vectors: np.ndarray) -> None:
+    index = VectorIndex.build(np.arange(1000), vectors[:1000], kind="hnsw")
+    index.remove(np.arange(0, 1000, 2))
+    compacted = index.compact()
+    assert (index.masked, compacted.masked, len(compacted)) == (500, 0, 500)
+    assert compacted.faiss_index.ntotal == 500
+    _, ids = compacted.search(vectors[1], k=1)
+    assert ids[0][0] == 1
+
+
+@pytest.mark.parametrize(
+    ("requested", "n", "expected"),
+    [("auto", 10, "flat"), ("auto", 100_000, "ivf"), ("hnsw", 10, "hnsw"), ("flat", 10**6, "flat")],
+)
+def test_resolve_kind(requested: str, n: int, expected: str) -> None:
+    assert resolve_kind(requested, n, threshold=100_000) == expected
+
+
+def test_auto_keeps_a_chosen_kind_until_the_threshold_is_crossed() -> None:
+    assert target_kind("auto", "hnsw", 80_000, threshold=100_000) == "hnsw"
+    assert target_kind("auto", "hnsw", 40_000, threshold=100_000) == "flat"
+    assert target_kind("auto", "flat", 120_000, threshold=100_000) == "ivf"
+    assert target_kind("ivf", "flat", 10, threshold=100_000) == "ivf"
+    assert needs_rebuild("ivf", {"nlist": 10}, 1_000_000)
+    assert not needs_rebuild("ivf", {"nlist": 4000}, 1_000_000)
+    with pytest.raises(StoreError, match="unknown index kind"):
+        resolve_kind("lsh", 10)
+
+
+def test_library_switches_kind_at_the_threshold(settings: Settings, tmp_path: Path) -> None:
+    library = Library(replace(settings, index_threshold=150))
+    table = load_table(bundled_table_path())
+    records = [
+        SongRecord(
+            path=str(tmp_path / f"{i}.wav"),
+            content_hash=f"{i:064d}",
+            size_bytes=1,
+            mtime_ns=1,
+            title=str(i),
+            artist=None,
+            album=None,
+            duration_s=30.0,
+            features=table.X[i],
+        )
+        for i in range(200)
+    ]
+    ids = library.write_songs(records[:100])
+    assert library.sync_index().kind == "flat"
+    ids += library.write_songs(records[100:])
+    manifest = library.sync_index()
+    assert (manifest.kind, manifest.count) == ("ivf", 200)
+    assert manifest.params["nlist"] >= 1
+    index, _ = load_index(library.settings.index_dir)
+    song, neighbours = library.similar_to_song(ids[0], k=5, index=index)
+    assert len(neighbours) == 5
+    library.remove_songs(ids[:10])
+    assert library.sync_index().count == 190
+    manifest = library.rebuild_index(kind="hnsw")
+    assert (manifest.kind, manifest.count) == ("hnsw", 190)
+    # Under "auto" the rebuilt kind stays; removals are masked until compaction.
+    library.remove_songs(ids[10:15])
+    manifest = library.sync_index()
+    assert (manifest.kind, manifest.count, manifest.masked) == ("hnsw", 185, 5)
+    library.remove_songs(ids[15:40])
+    manifest = library.sync_index()
+    assert (manifest.kind, manifest.count, manifest.masked) == ("hnsw", 160, 0)
+    library.close()
+
+
+def test_rebuild_kind_on_the_command_line(settings: Settings, tmp_path: Path) -> None:
+    table = load_table(bundled_table_path())
+    library = Library(settings)
+    library.write_songs(
+        [
+            SongRecord(
+                path=str(tmp_path / f"{i}.wav"),
+                content_hash=f"{i:064d}",
+                size_bytes=1,
+                mtime_ns=1,
+                title=str(i),
+                artist=None,
+                album=None,
+                duration_s=30.0,
+                features=table.X[i],
+            )
+            for i in range(100)
+        ]
+    )
+    library.close()
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+    result = CliRunner().invoke(main, ["rebuild", "--kind", "hnsw"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "100 songs, hnsw (M 32" in result.output
+    _, manifest = load_index(settings.index_dir)
+    assert (manifest.kind, manifest.params["ef_search"]) == ("hnsw", 128)
+    result = CliRunner().invoke(main, ["rebuild", "--kind", "lsh"], env=env)
+    assert result.exit_code == 2
+    assert "'lsh' is not one of" in result.output
