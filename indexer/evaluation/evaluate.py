@@ -15,6 +15,9 @@ import faiss
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from indexer.evaluation.hubness import hubness
+from indexer.evaluation.rerank import rerank_report
+from indexer.evaluation.walks import walk_report
 from indexer.model.calibration import (
     confidence_and_correct,
     ece_noise_floor,
@@ -105,26 +108,6 @@ def _vectors(
 
 def _mean_std(values: list[float]) -> dict[str, Any]:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_fold": values}
-
-
-def hubness(neighbours: np.ndarray, base_rows: np.ndarray) -> dict[str, Any]:
-    """How unevenly the ``base_rows`` appear in the neighbour lists ``neighbours`` [shape=(n, k)].
-
-    Returns the skewness of the k-occurrence counts (0 for an even spread; large values mean a
-    few "hub" songs are everyone's neighbour), the share of base songs in nobody's list, and
-    the most frequent neighbour with its count.
-    """
-    counts = np.bincount(neighbours.ravel(), minlength=int(base_rows.max()) + 1)[base_rows]
-    counts = counts.astype(np.float64)
-    spread = counts.std()
-    skew = float(np.mean((counts - counts.mean()) ** 3) / spread**3) if spread > 0 else 0.0
-    top = int(np.argmax(counts))
-    return {
-        "k_occurrence_skewness": skew,
-        "never_a_neighbour": float(np.mean(counts == 0)),
-        "max_k_occurrence": int(counts[top]),
-        "max_k_occurrence_row": int(base_rows[top]),
-    }
 
 
 def _split_neighbours(
@@ -240,9 +223,6 @@ def evaluate_table(
     Returns a plain JSON-serializable dict. Keys starting with ``_`` hold per-song values for
     the figures.
     """
-    from indexer.evaluation.rerank import rerank_report  # it builds on this module's hubness
-    from indexer.evaluation.walks import walk_report
-
     started = time.perf_counter()
     splits = evaluation_splits(table, seed=seed)
     predictions = out_of_fold_predictions(

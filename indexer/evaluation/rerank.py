@@ -15,7 +15,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.evaluation.evaluate import hubness
+from indexer.evaluation.hubness import hubness
 from indexer.model.gtzan_table import FeatureTable, Fold, artist_ids
 from indexer.model.scaler import fit_scaler
 from indexer.recommend.duplicates import DUPLICATE_COSINE, SongTraits

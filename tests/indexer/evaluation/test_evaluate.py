@@ -101,7 +101,7 @@ def test_hubness_is_reported_per_fold(measured: dict[str, Any]) -> None:
 
 
 def test_hubness_of_a_hub() -> None:
-    from indexer.evaluation.evaluate import hubness
+    from indexer.evaluation.hubness import hubness
 
     # Row 5 is everyone's first neighbour; rows 6 and 7 are in nobody's list.
     neighbours = np.array([[5, 8], [5, 8], [5, 9], [5, 9]])
