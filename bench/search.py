@@ -33,8 +33,9 @@ from sklearn.mixture import GaussianMixture
 
 from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.model.scaler import DEFAULT_METRIC, fit_scaler
+from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import TIE_TOLERANCE
-from indexer.vectors.store import VectorIndex, save_index
+from indexer.vectors.store import save_index
 
 K = 10
 N_QUERIES = 1000

@@ -26,20 +26,14 @@ from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import NotFoundError, StoreError
 from indexer.model.scaler import Scaler, ensure_scaler
 from indexer.settings import Settings
+from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
     HNSW_MAX_MASKED_FRACTION,
     needs_rebuild,
     resolve_kind,
     target_kind,
 )
-from indexer.vectors.store import (
-    Manifest,
-    VectorIndex,
-    load_index,
-    read_manifest,
-    save_index,
-    write_lock,
-)
+from indexer.vectors.store import Manifest, load_index, read_manifest, save_index, write_lock
 
 if TYPE_CHECKING:
     from indexer.audio.analyse import SongRecord
@@ -90,7 +84,7 @@ class Library:
         """The genre classifier (trained on the bundled table and saved on first need)."""
         # Imported here: XGBoost takes seconds to import, and answering neighbour queries (the
         # service's hot path and its start-up) never needs it.
-        from indexer.model.genre import ensure_genre_model
+        from indexer.model.genre_training import ensure_genre_model
 
         return ensure_genre_model(self.settings.model_dir)
 

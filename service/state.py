@@ -10,7 +10,8 @@ from flask import current_app
 from indexer.library import Library
 from indexer.recommend.hub_scores import HubCache
 from indexer.settings import Settings
-from indexer.vectors.store import IndexReader, Manifest, VectorIndex
+from indexer.vectors.index import VectorIndex
+from indexer.vectors.store import IndexReader, Manifest
 
 
 @dataclass

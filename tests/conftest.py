@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from indexer.library import Library
-from indexer.model.genre import ensure_genre_model
+from indexer.model.genre_training import ensure_genre_model
 from indexer.model.scaler import ensure_scaler
 from indexer.settings import Settings, load_settings
 

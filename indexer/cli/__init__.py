@@ -274,7 +274,8 @@ def train_cmd(
 ) -> None:
     """Fit the genre model and the similarity metric, report cross-validated accuracy,
     relabel the library and re-index it when the metric changed."""
-    from indexer.model.genre import save_genre_model, train_genre_model
+    from indexer.model.genre import save_genre_model
+    from indexer.model.genre_training import train_genre_model
     from indexer.model.gtzan_table import bundled_table_path, load_table
     from indexer.model.scaler import refit_scaler
 

@@ -22,11 +22,12 @@ import numpy as np
 
 from indexer.audio.analyse import SongRecord
 from indexer.library import Library
-from indexer.model.genre import save_genre_model, train_genre_model
+from indexer.model.genre import save_genre_model
+from indexer.model.genre_training import train_genre_model
 from indexer.model.gtzan_table import FeatureTable, artist_ids
 from indexer.model.scaler import refit_scaler
 from indexer.settings import load_settings
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import smoothness, tracks
 from indexer.walks.path import find_path
 from indexer.walks.playlist import build_playlist

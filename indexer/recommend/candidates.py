@@ -22,7 +22,7 @@ from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
 from indexer.recommend.hub_scores import HubCache
 from indexer.recommend.rerank import Anchor, Candidate, Dropped, RerankOptions, fetch_depth, rerank
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 
 _TEMPO = FEATURE_NAMES.index("tempo")
 SEED_MODES = ("centroid", "union")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 
 HUB_K = 10
 

@@ -16,7 +16,7 @@ from db import repo
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 
 TEMPO = FEATURE_NAMES.index("tempo")
 

@@ -29,7 +29,7 @@ import numpy as np
 from db.models import Song
 from indexer.errors import NotFoundError, UnreachableError
 from indexer.library import Library
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
 
 TEMPO_FALLING = "tempo_falling"

@@ -23,7 +23,7 @@ import numpy as np
 from db.models import Song
 from indexer.errors import NotFoundError
 from indexer.library import Library
-from indexer.vectors.store import VectorIndex
+from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
 
 # Candidates per query before widening: a few times what one choice needs.

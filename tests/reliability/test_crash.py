@@ -53,7 +53,8 @@ def test_index_survives_sigkill_at_random_points(tmp_path: Path, settings: Setti
 SAVE_LOOP = """
 import sys, numpy as np
 from pathlib import Path
-from indexer.vectors.store import VectorIndex, save_index
+from indexer.vectors.index import VectorIndex
+from indexer.vectors.store import save_index
 index_dir = Path(sys.argv[1])
 rng = np.random.default_rng(0)
 n = 1

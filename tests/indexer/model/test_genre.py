@@ -25,12 +25,11 @@ from indexer.model.genre import (
     BOOSTER_FILENAME,
     META_FILENAME,
     GenreModel,
-    ensure_genre_model,
     load_genre_model,
     save_genre_model,
-    train_genre_model,
 )
 from indexer.model.genre_linear import LinearPart
+from indexer.model.genre_training import ensure_genre_model, train_genre_model
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 
 
@@ -298,7 +297,7 @@ def test_ensure_trains_once_on_a_grouped_table(
     with open(table_path, "w", newline="") as handle:
         csv.writer(handle).writerows([header + ["group"], *small])
     model_dir = tmp_path / "model"
-    caplog.set_level(logging.INFO, logger="indexer.model.genre")
+    caplog.set_level(logging.INFO, logger="indexer.model.genre_training")
 
     # Two callers at once: the lock makes one train and the other load its result.
     with ThreadPoolExecutor(max_workers=2) as pool:

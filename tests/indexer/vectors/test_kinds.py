@@ -16,6 +16,7 @@ from indexer.errors import StoreError
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.settings import Settings
+from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
     IVF_TARGET_RECALL,
     NPROBE_LADDER,
@@ -24,7 +25,7 @@ from indexer.vectors.kinds import (
     target_kind,
     tune_nprobe,
 )
-from indexer.vectors.store import IndexReader, VectorIndex, load_index, save_index
+from indexer.vectors.store import IndexReader, load_index, save_index
 
 KINDS = ["flat", "ivf", "hnsw"]
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from indexer.errors import StoreError
-from indexer.vectors.store import IndexReader, VectorIndex, load_index, read_manifest, save_index
+from indexer.vectors.index import VectorIndex
+from indexer.vectors.store import IndexReader, load_index, read_manifest, save_index
 
 
 def unit_rows(n: int, dim: int = 57, seed: int = 0) -> np.ndarray:
