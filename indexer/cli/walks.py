@@ -8,25 +8,11 @@ from pathlib import Path
 import click
 
 from db.models import Song
+from indexer.cli.context import display_song, library_of
 from indexer.errors import IndexerError
-from indexer.library import Library
 from indexer.walks.m3u import write_m3u8
 from indexer.walks.path import DIRECTIONS, find_path
 from indexer.walks.playlist import build_playlist
-
-
-def _library(ctx: click.Context) -> Library:
-    # The same cached library as the other commands (the group's context object holds it).
-    obj = ctx.find_root().obj
-    if "library" not in obj:
-        library = Library(obj["settings"])
-        obj["library"] = library
-        ctx.find_root().call_on_close(library.close)
-    return obj["library"]
-
-
-def _display(song: Song) -> str:
-    return f"{song.artist} - {song.title}" if song.artist else song.title
 
 
 def _score(value: float | None) -> str:
@@ -71,7 +57,7 @@ def playlist_cmd(
     as_json: bool,
 ) -> None:
     """A playlist that opens with SEEDS (ids or paths) and moves on in small steps."""
-    library = _library(ctx)
+    library = library_of(ctx)
     try:
         seed_ids = [library.resolve_song(ref).id for ref in seeds]
         if len(set(seed_ids)) > length:
@@ -100,7 +86,7 @@ def playlist_cmd(
             mark = " (seed)" if e.seed else ""
             click.echo(
                 f"{rank:>3} {e.song.id:>6} {_score(e.similarity_to_previous)} "
-                f"{_score(e.similarity_to_seeds)}  {_display(e.song)}{mark}"
+                f"{_score(e.similarity_to_seeds)}  {display_song(e.song)}{mark}"
             )
         if len(songs) < length:
             click.echo(f"Only {len(songs)} of {length} songs: the library or the cap ran out.")
@@ -126,7 +112,7 @@ def path_cmd(
     as_json: bool,
 ) -> None:
     """A walk from START to END (ids or paths), each song closer to END than the one before."""
-    library = _library(ctx)
+    library = library_of(ctx)
     try:
         a, b = library.resolve_song(start), library.resolve_song(end)
         path = find_path(library, a.id, b.id, steps=steps, direction=direction)
@@ -154,7 +140,7 @@ def path_cmd(
         for rank, s in enumerate(path.steps, 1):
             click.echo(
                 f"{rank:>3} {s.song.id:>6} {_score(s.similarity_to_previous)} "
-                f"{s.similarity_to_goal:6.3f} {s.tempo_bpm:6.1f}  {_display(s.song)}"
+                f"{s.similarity_to_goal:6.3f} {s.tempo_bpm:6.1f}  {display_song(s.song)}"
             )
         click.echo(f"Smoothness: {_smoothness(path.smoothness)} (mean cosine of neighbours)")
     _write([s.song for s in path.steps], out)

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from db.models import Song
-from indexer.cli import EXIT_SKIPPED, main
+from indexer.cli import main
+from indexer.cli.context import EXIT_SKIPPED
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import scan_library
 from indexer.library import Library

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from indexer.audio.feature_columns import FEATURE_NAMES
-from indexer.cli import EXIT_SKIPPED, main
+from indexer.cli import main
+from indexer.cli.context import EXIT_SKIPPED
 from indexer.settings import Settings
 from tests.conftest import write_tone
 

@@ -13,7 +13,8 @@ from distributed import Client, LocalCluster
 
 from db import repo
 from indexer.audio.analyse import SongRecord
-from indexer.cli import EXIT_SKIPPED, main
+from indexer.cli import main
+from indexer.cli.context import EXIT_SKIPPED
 from indexer.ingest.cluster import analyse_on_cluster
 from indexer.library import Library
 from indexer.settings import Settings

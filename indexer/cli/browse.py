@@ -1,0 +1,82 @@
+"""Looking around: the ``songs`` and ``stats`` of the library, the ``features`` of audio files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from db import repo
+from indexer.audio.feature_columns import FEATURE_NAMES
+from indexer.audio.features import extract_file_features
+from indexer.cli.context import EXIT_SKIPPED, display_song, library_of, settings_of
+from indexer.errors import FileError
+
+
+@click.command("songs")
+@click.option("-q", "query", default=None, help="Text in title, artist or album.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.pass_context
+def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
+    """List songs with their ids and genres."""
+    library = library_of(ctx)
+    with library.session() as session:
+        songs, total = repo.search_songs(session, q=query, limit=limit, offset=0)
+    for song in songs:
+        click.echo(f"{song.id:>6}  {song.genre or '?':<10} {display_song(song)}")
+    click.echo(f"{len(songs)} of {total} song(s).")
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Songs in the database, vectors in the index, genres, model version, data dir."""
+    library = library_of(ctx)
+    stats = library.stats()
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"Data dir:       {stats['data_dir']}")
+    click.echo(f"Database:       {stats['database']}")
+    click.echo(f"Songs:          {stats['songs']}")
+    click.echo(f"Indexed:        {stats['indexed']} (generation {stats['index_generation']})")
+    click.echo(f"Genre model:    {stats['model_version']}")
+    for genre, n in sorted(stats["genres"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {genre:<12} {n}")
+
+
+@click.command("features")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@click.pass_context
+def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Print the 57 GTZAN features of audio files (filename first, table column order)."""
+    window_s = settings_of(ctx).window_s
+    rows: list[tuple[str, np.ndarray]] = []
+    failed = False
+    for path in paths:
+        try:
+            values, _ = extract_file_features(path, window_s=window_s)
+        except FileError as exc:
+            click.echo(f"skipped {exc.path}: {exc.reason}", err=True)
+            failed = True
+            continue
+        rows.append((path.name, values))
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["filename", *FEATURE_NAMES])
+        for name, values in rows:
+            writer.writerow([name, *(repr(float(v)) for v in values)])
+    else:
+        payload = [
+            {"filename": name, **dict(zip(FEATURE_NAMES, map(float, values), strict=True))}
+            for name, values in rows
+        ]
+        click.echo(json.dumps(payload, indent=2))
+    if failed:
+        ctx.exit(EXIT_SKIPPED)

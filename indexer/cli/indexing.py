@@ -1,0 +1,111 @@
+"""Writing the library: ``index`` a folder, ``add`` and ``remove`` songs, ``rebuild`` the index."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from indexer.cli.context import EXIT_SKIPPED, library_of, print_skipped, settings_of
+from indexer.errors import IndexerError
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import expand_paths, scan_library
+
+
+@click.command("index")
+@click.argument("root", type=click.Path(exists=True, path_type=Path))
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="Processes (default: all cores).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Analyse on a Dask distributed cluster (tcp://HOST:8786) instead of local processes.",
+)
+@click.pass_context
+def index_cmd(
+    ctx: click.Context,
+    root: Path,
+    workers: int | None,
+    batch_size: int,
+    progress: bool,
+    scheduler: str | None,
+) -> None:
+    """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
+    library = library_of(ctx)
+    root = Path(os.path.abspath(root))
+    paths = scan_library(root)
+    report = index_paths(
+        library,
+        paths,
+        root=root,
+        workers=workers or settings_of(ctx).workers,
+        batch_size=batch_size,
+        progress=progress,
+        scheduler=scheduler,
+    )
+    click.echo(
+        f"Scanned {report.scanned} file(s) in {report.elapsed_s:.1f} s: "
+        f"{report.added} added, {report.updated} updated, {report.moved} moved, "
+        f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped."
+    )
+    if report.manifest:
+        click.echo(f"Index generation {report.manifest.generation}: {report.manifest.count} songs.")
+    print_skipped(report.skipped)
+    if report.skipped:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@click.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Add (or refresh) tracks; a running service answers with them within a second."""
+    library = library_of(ctx)
+    files = expand_paths(paths)
+    report = index_paths(library, files, workers=min(len(files), settings_of(ctx).workers))
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped."
+    )
+    print_skipped(report.skipped)
+    if report.skipped:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@click.command("remove")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_context
+def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
+    """Remove songs by id or path (the files themselves are left alone)."""
+    library = library_of(ctx)
+    try:
+        songs = [library.resolve_song(ref) for ref in refs]
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    removed = library.remove_songs(song.id for song in songs)
+    library.sync_index()
+    for song in songs:
+        click.echo(f"Removed {song.id}: {song.path}")
+    click.echo(f"{removed} song(s) removed.")
+
+
+@click.command("rebuild")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "flat", "ivf", "hnsw"]),
+    help="Index kind for this rebuild (default: $SOUNDALIKE_INDEX_KIND, else auto by size).",
+)
+@click.pass_context
+def rebuild_cmd(ctx: click.Context, kind: str | None) -> None:
+    """Recreate the vector index from the database (and compact a masked HNSW graph)."""
+    try:
+        manifest = library_of(ctx).rebuild_index(kind=kind)
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    params = ", ".join(f"{key} {value}" for key, value in manifest.params.items())
+    click.echo(
+        f"Index generation {manifest.generation}: {manifest.count} songs, {manifest.kind}"
+        + (f" ({params})." if params else ".")
+    )

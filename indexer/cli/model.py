@@ -1,0 +1,163 @@
+"""The learned parts: ``train`` the genre model and the metric, ``evaluate`` them on a table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from indexer.cli.context import library_of, settings_of
+from indexer.errors import IndexerError
+
+_BLEND_HELP = (
+    "Average XGBoost's probabilities with a logistic regression's (opt-in; by default XGBoost "
+    "alone is the classifier, on the 57 features and the LDA directions)."
+)
+
+
+@click.command("train")
+@click.option(
+    "--table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A labelled feature table (filename, the 57 columns, label[, group]).",
+)
+@click.option(
+    "--keep-metric",
+    is_flag=True,
+    help="Keep the current similarity metric instead of refitting it on the table.",
+)
+@click.option("--blend-linear", is_flag=True, help=_BLEND_HELP)
+@click.pass_context
+def train_cmd(
+    ctx: click.Context, table: Path | None, keep_metric: bool, blend_linear: bool
+) -> None:
+    """Fit the genre model and the similarity metric, report cross-validated accuracy,
+    relabel the library and re-index it when the metric changed."""
+    from indexer.model.genre import save_genre_model
+    from indexer.model.genre_training import train_genre_model
+    from indexer.model.gtzan_table import bundled_table_path, load_table
+    from indexer.model.scaler import refit_scaler
+
+    library = library_of(ctx)
+    try:
+        feature_table = load_table(table or bundled_table_path())
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Training on {len(feature_table.labels)} rows, {len(set(feature_table.labels))} genres…"
+    )
+    model = train_genre_model(feature_table, evaluate=True, blend_linear=blend_linear)
+    save_genre_model(model, settings_of(ctx).model_dir)
+    for split, score in model.scores.items():
+        click.echo(f"  {split}: {_format_score(score)}")
+    library.__dict__.pop("genre_model", None)
+    relabelled = library.relabel_genres()
+    click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
+    if not keep_metric:
+        before = library.scaler.version
+        scaler = refit_scaler(settings_of(ctx).model_dir, feature_table)
+        library.__dict__.pop("scaler", None)
+        if scaler.version != before:
+            click.echo(f"Similarity metric refitted on the table: {scaler.version}.")
+    # The manifest records the model that labelled the songs and the metric of the vectors: a
+    # new metric rebuilds the index from the rows.
+    manifest = library.sync_index()
+    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
+
+
+def _format_score(score: object) -> str:
+    if isinstance(score, dict) and "accuracy_mean" in score:
+        text = f"accuracy {score['accuracy_mean']:.3f} ± {score.get('accuracy_std', 0):.3f}"
+        if "ece_mean" in score:
+            text += f", calibration error {score['ece_mean']:.3f} ± {score['ece_std']:.3f}"
+        if "ece_floor_mean" in score:
+            # Models saved before the floor was computed lack it.
+            text += f" (a calibrated model's {score['ece_floor_mean']:.3f})"
+        return text
+    return json.dumps(score)
+
+
+@click.command("evaluate")
+@click.option(
+    "--table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A labelled feature table (default: the bundled GTZAN table).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for evaluation.json and the PNG figures (confusion, reliability, song map).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option("--blend-linear", is_flag=True, help=_BLEND_HELP)
+def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool, blend_linear: bool) -> None:
+    """Neighbour precision, hubness, genre scores, re-ranking and walk smoothness on a table."""
+    from indexer.evaluation.evaluate import evaluate_table
+    from indexer.evaluation.report import public_report, write_report
+    from indexer.model.gtzan_table import bundled_table_path, load_table
+
+    try:
+        feature_table = load_table(table or bundled_table_path())
+    except IndexerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = evaluate_table(feature_table, blend_linear=blend_linear)
+    if out is not None:
+        for path in write_report(report, feature_table, out):
+            click.echo(f"wrote {path}", err=True)
+    if as_json:
+        click.echo(json.dumps(public_report(report), indent=2))
+        return
+    click.echo(f"{report['n_songs']} songs; neighbour genre precision (chance ~1/genres):")
+    for split, metrics in report["neighbours"].items():
+        for metric, entry in metrics.items():
+            scores = "  ".join(
+                f"{key.replace('precision', 'p')} {_format_mean(value)}"
+                for key, value in entry.items()
+                if key.startswith("precision")
+            )
+            hubs = next(value for key, value in entry.items() if key.startswith("hubness"))
+            skew = np.mean([h["k_occurrence_skewness"] for h in hubs])
+            click.echo(f"  {split:<17} {metric:<20} {scores}  hub skew {skew:.2f}")
+    model = "XGBoost + logistic regression" if blend_linear else "XGBoost on features + LDA"
+    click.echo(f"Genre model ({model}, refitted on each fold; calibrated):")
+    for split, genre in report["genre"].items():
+        click.echo(
+            f"  {split:<17} accuracy {_format_mean(genre['accuracy'])}  "
+            f"macro-F1 {_format_mean(genre['macro_f1'])}  "
+            f"ECE {genre['ece_pooled']:.3f} (uncalibrated {genre['ece_pooled_uncalibrated']:.3f})"
+        )
+        click.echo(
+            f"  {'':<17} ECE per fold {_format_mean(genre['ece'])}; a perfectly calibrated "
+            f"model shows {_format_mean(genre['ece_floor'])} per fold, "
+            f"{genre['ece_pooled_floor']['mean']:.3f} pooled (sampling noise)"
+        )
+    click.echo("Re-ranking (top 10 of 50 candidates; plain kNN first):")
+    for split, settings in report["reranking"].items():
+        for name, scores in settings.items():
+            click.echo(
+                f"  {split:<17} {name:<22} artists {scores['distinct_artists@10']:.2f}  "
+                f"duplicates {scores['duplicate_rate']:.3f}  "
+                f"hub skew {scores['hub_skewness@10']:.2f}  p@10 {scores['precision@10']:.3f}"
+            )
+    paths, playlists = report["walks"]["paths"], report["walks"]["playlists"]
+    click.echo(
+        f"Walks (smoothness: mean cosine of consecutive songs; {report['walks']['seconds']:.0f} s):"
+    )
+    click.echo(
+        f"  path, {paths['steps']} steps, {paths['pairs']} cross-genre pairs  "
+        f"{paths['smoothness']:.3f}  (direct hop {paths['direct_hop']:.3f})"
+    )
+    click.echo(
+        f"  playlist, {playlists['length']} songs, at most {playlists['max_per_artist']} per "
+        f"artist  {playlists['smoothness']:.3f}  (no cap {playlists['no_cap']:.3f}, "
+        f"shuffled {playlists['shuffled']:.3f})"
+    )
+    click.echo(f"{report['seconds']:.0f} s")
+
+
+def _format_mean(value: object) -> str:
+    if isinstance(value, dict):
+        return f"{value['mean']:.3f} ± {value['std']:.3f}"
+    return f"{float(value):.3f}"  # type: ignore[arg-type]
