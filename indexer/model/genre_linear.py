@@ -168,7 +168,10 @@ def fit_linear(X: np.ndarray, y: np.ndarray, *, C: float | None) -> LinearPart:
         return lda
     Z = scaler.standardize(X)
     model = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
-    coef = np.asarray(model.coef_, dtype=np.float64)
+    # C order, as `from_json` gives a loaded model: scikit-learn's coef_ is Fortran-ordered, and
+    # BLAS may round the product differently for the two layouts, so a saved blend would not
+    # predict bit for bit what it did before saving.
+    coef = np.ascontiguousarray(model.coef_, dtype=np.float64)
     intercept = np.asarray(model.intercept_, dtype=np.float64)
     if coef.shape[0] == 1:
         # Binary: sklearn keeps one score (for class 1); softmax of [0, s] is its sigmoid.
