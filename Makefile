@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test lint format bench clean
+.PHONY: help install browser run test lint format docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,7 +48,10 @@ format: install ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install ## Measure demo indexing time and query latency (README lists the other benchmarks)
+docs: install ## Regenerate the CLI reference (docs/cli.md) from each command's --help
+	$(BIN)/cog -r docs/cli.md
+
+bench: install ## Measure demo indexing time and query latency (docs/performance.md lists the others)
 	$(BIN)/python bench/query.py
 
 clean: ## Remove the virtual environment and the demo data
