@@ -21,7 +21,7 @@ from indexer.library import Library
 from indexer.pipeline import Skipped, index_paths
 from indexer.recommend import explain_neighbours
 from indexer.rerank import RerankOptions
-from indexer.scan import expand_paths, scan_library
+from indexer.scan import AUDIO_EXTENSIONS, expand_paths, has_audio, scan_library
 from indexer.schema import FEATURE_NAMES
 from indexer.settings import Settings, load_settings
 
@@ -59,6 +59,18 @@ main.add_command(playlist_cmd)
 main.add_command(path_cmd)
 
 
+def _no_audio(paths: list[Path], *, nothing_done: str) -> click.ClickException:
+    """The error for command-line paths that hold no audio, raised before anything changes.
+
+    Exit status 1 like the other errors. An empty folder can be a share that is not mounted,
+    and indexing it as empty would remove every song indexed from it.
+    """
+    return click.ClickException(
+        f"no audio files found in {', '.join(map(str, paths))} (looked for files named "
+        f"{' '.join(sorted(AUDIO_EXTENSIONS))}, following folder symlinks). {nothing_done}"
+    )
+
+
 def _print_skipped(skipped: list[Skipped]) -> None:
     if not skipped:
         return
@@ -87,9 +99,11 @@ def index_cmd(
     scheduler: str | None,
 ) -> None:
     """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
-    library = _library(ctx)
     root = Path(os.path.abspath(root))
     paths = scan_library(root)
+    if not paths:
+        raise _no_audio([root], nothing_done="Nothing was indexed or removed.")
+    library = _library(ctx)
     report = index_paths(
         library,
         paths,
@@ -116,6 +130,9 @@ def index_cmd(
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Add (or refresh) tracks; a running service answers with them within a second."""
+    empty = [path for path in paths if path.is_dir() and not has_audio(path)]
+    if empty:
+        raise _no_audio(empty, nothing_done="Nothing was added.")
     library = _library(ctx)
     files = expand_paths(paths)
     report = index_paths(library, files, workers=min(len(files), _settings(ctx).workers))
