@@ -98,7 +98,10 @@ def index_cmd(
     progress: bool,
     scheduler: str | None,
 ) -> None:
-    """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
+    """Index every audio file under ROOT; re-runs skip unchanged files and resume.
+
+    Folder symlinks are followed, and a file reachable by several paths is indexed once.
+    """
     root = Path(os.path.abspath(root))
     paths = scan_library(root)
     if not paths:
