@@ -10,7 +10,19 @@ import click
 from indexer.cli.context import EXIT_SKIPPED, library_of, print_skipped, settings_of
 from indexer.errors import IndexerError
 from indexer.ingest.pipeline import index_paths
-from indexer.ingest.scan import expand_paths, scan_library
+from indexer.ingest.scan import AUDIO_EXTENSIONS, expand_paths, has_audio, scan_library
+
+
+def _no_audio(paths: list[Path], *, nothing_done: str) -> click.ClickException:
+    """The error for command-line paths that hold no audio, raised before anything changes.
+
+    Exit status 1 like the other errors. An empty folder can be a share that is not mounted,
+    and indexing it as empty would remove every song indexed from it.
+    """
+    return click.ClickException(
+        f"no audio files found in {', '.join(map(str, paths))} (looked for files named "
+        f"{' '.join(sorted(AUDIO_EXTENSIONS))}, following folder symlinks). {nothing_done}"
+    )
 
 
 @click.command("index")
@@ -32,10 +44,15 @@ def index_cmd(
     progress: bool,
     scheduler: str | None,
 ) -> None:
-    """Index every audio file under ROOT; re-runs skip unchanged files and resume."""
-    library = library_of(ctx)
+    """Index every audio file under ROOT; re-runs skip unchanged files and resume.
+
+    Folder symlinks are followed, and a file reachable by several paths is indexed once.
+    """
     root = Path(os.path.abspath(root))
     paths = scan_library(root)
+    if not paths:
+        raise _no_audio([root], nothing_done="Nothing was indexed or removed.")
+    library = library_of(ctx)
     report = index_paths(
         library,
         paths,
@@ -62,6 +79,9 @@ def index_cmd(
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Add (or refresh) tracks; a running service answers with them within a second."""
+    empty = [path for path in paths if path.is_dir() and not has_audio(path)]
+    if empty:
+        raise _no_audio(empty, nothing_done="Nothing was added.")
     library = library_of(ctx)
     files = expand_paths(paths)
     report = index_paths(library, files, workers=min(len(files), settings_of(ctx).workers))

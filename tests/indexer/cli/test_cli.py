@@ -223,3 +223,48 @@ def test_similar_reranks_explains_and_takes_seeds(
     assert "tempo" in table
     bad = runner.invoke(main, ["similar", "1", "--mmr-lambda", "2"])
     assert bad.exit_code == 2
+
+
+def test_index_follows_symlinked_folders(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    share = tmp_path / "nas"
+    write_tone(share / "Alpha" / "a.wav", freq_hz=220, seconds=2.0)
+    write_tone(share / "Beta" / "b.flac", freq_hz=440, seconds=2.0)
+    music = tmp_path / "music"
+    music.mkdir()
+    for name in ("Alpha", "Beta"):
+        (music / name).symlink_to(share / name, target_is_directory=True)
+    (music / "Best of").symlink_to(share / "Alpha", target_is_directory=True)
+    (share / "Beta" / "loop").symlink_to(music, target_is_directory=True)
+
+    result = invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+
+    assert result.exit_code == 0, result.output
+    assert "Scanned 2 file(s)" in result.output
+    assert "2 added" in result.output
+    for path in (music / "Alpha" / "a.wav", music / "Beta" / "b.flac"):
+        found = json.loads(invoke(runner, settings, "similar", str(path), "--json").output)
+        assert found["song"]["path"] == str(path)
+
+
+def test_a_path_without_audio_is_an_error_and_changes_nothing(
+    runner: CliRunner, settings: Settings, music: Path, tmp_path: Path
+) -> None:
+    invoke(runner, settings, "index", str(music), "--workers", "1", "--no-progress")
+    for path in music.iterdir():
+        path.unlink()
+    (music / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    indexed = invoke(runner, settings, "index", str(music), "--no-progress")
+    added = invoke(runner, settings, "add", str(empty), str(music))
+
+    assert indexed.exit_code == 1
+    assert f"Error: no audio files found in {music} (looked for files named" in indexed.output
+    assert "Nothing was indexed or removed." in indexed.output
+    assert added.exit_code == 1
+    assert f"no audio files found in {empty}, {music} (" in added.output
+    assert "Nothing was added." in added.output
+    assert json.loads(invoke(runner, settings, "stats", "--json").output)["songs"] == 4
