@@ -14,13 +14,13 @@ import numpy as np
 
 from db import repo
 from indexer.cli_playlist import path_cmd, playlist_cmd
-from indexer.cli_similar import similar_to_songs, with_rerank_options
+from indexer.cli_similar import similar_to_songs, with_neighbour_options
 from indexer.errors import FileError, IndexerError
 from indexer.features import extract_file_features
 from indexer.library import Library
 from indexer.pipeline import Skipped, index_paths
-from indexer.recommend import explain_neighbours
-from indexer.rerank import RerankOptions
+from indexer.recommend.candidates import explain_neighbours
+from indexer.recommend.options import known_genres, neighbour_query
 from indexer.scan import expand_paths, scan_library
 from indexer.schema import FEATURE_NAMES
 from indexer.settings import Settings, load_settings
@@ -147,34 +147,24 @@ def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
 
 @main.command("similar")
 @click.argument("refs", nargs=-1, required=True)
-@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@with_rerank_options
+@with_neighbour_options
 @click.pass_context
-def similar_cmd(
-    ctx: click.Context,
-    refs: tuple[str, ...],
-    k: int,
-    as_json: bool,
-    negatives: tuple[int, ...],
-    mode: str,
-    explain: bool,
-    explain_drops: bool,
-    exclude: tuple[int, ...],
-    **rerank: Any,
-) -> None:
+def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **values: Any) -> None:
     """Songs that sound like REFS (ids or paths), with cosine score and genre.
 
     Several REFS search near all of them (--mode centroid) or give each an equal share
     (--mode union); --not steers away from songs. The other options re-rank the list.
     """
     library = _library(ctx)
-    options = RerankOptions(exclude=frozenset(exclude), **rerank)
+    query = neighbour_query(values)
+    genre = query.options.genre
+    if genre is not None and genre not in known_genres(library.genre_model.classes):
+        raise click.BadParameter(f"unknown genre {genre!r}", param_hint="'--genre'")
+    explain, explain_drops = query.explain, query.explain_drops
     try:
         seeds = [library.resolve_song(ref) for ref in refs]
-        seeds, result = similar_to_songs(
-            library, seeds, k=k, options=options, negatives=list(negatives), mode=mode
-        )
+        seeds, result = similar_to_songs(library, seeds, query)
         explained = explain_neighbours(library, seeds, result.neighbours) if explain else []
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc

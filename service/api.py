@@ -24,7 +24,7 @@ from indexer.explain import explain
 from indexer.features import SR, extract_features
 from indexer.library import Neighbour
 from indexer.pipeline import index_paths
-from indexer.recommend import Context, Recommendation, recommend, traits
+from indexer.recommend.candidates import Context, Recommendation, recommend, traits
 from indexer.rerank import Anchor
 from indexer.scan import expand_paths
 from service.cursor import decode as decode_cursor

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from indexer.recommend import (
+from indexer.recommend.candidates import (
     NEGATIVE_WEIGHT,
     SEED_MODES,
     explain_neighbours,

@@ -1,0 +1,1 @@
+"""Recommendations: candidates from the index, re-ranked, with duplicates, hub scores and explanations."""
