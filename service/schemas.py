@@ -5,10 +5,10 @@ runs, and flask-smorest writes them into the OpenAPI document (``GET /api/openap
 their limits. The neighbour routes' parameters come from `indexer.recommend.options`, which the
 command line builds its options from too.
 
-Answer schemas describe the JSON the views build. The views build it as plain dicts rather than
-dumping objects through these schemas, which would cost several times as long on the
-neighbour routes, the service's hot path; the schemathesis test checks every answer it provokes
-against them, and answers may hold no key they do not declare.
+Answer schemas describe the JSON the views build. The views build it as plain dicts, which
+keeps marshmallow's per-object dumping off the neighbour routes (the service's hot path); the
+schemathesis test checks every answer it provokes against these schemas, and an answer may
+hold no key they do not declare.
 """
 
 from __future__ import annotations
