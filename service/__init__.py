@@ -24,14 +24,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, library=library, reader=IndexReader(settings.index_dir)
     )
 
-    from service import api, errors, library_api, openapi, pages, paths_api, recommend_api, subsonic
+    from service import api_document, errors, library, pages, paths, similar, songs, subsonic
 
-    errors.register(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(library_api.bp)
-    app.register_blueprint(paths_api.bp)
-    app.register_blueprint(recommend_api.bp)
-    app.register_blueprint(openapi.bp)
+    # The JSON API's areas are documented as they are registered (GET /api/openapi.json).
+    api = api_document.init_api(app)
+    for area in (songs, similar, paths, library, api_document):
+        api.register_blueprint(area.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(subsonic.bp)
+    # After flask-smorest's, whose own error handler these replace.
+    errors.register(app)
     return app

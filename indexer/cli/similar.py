@@ -1,13 +1,15 @@
 """``soundalike similar``: neighbours of one or more songs, re-ranked as the options ask.
 
-The command's options map one to one onto the HTTP query parameters (see the README), and the
+The command's options come from the declaration the HTTP query parameters come from
+(`indexer.recommend.options`), so both take the same values within the same limits, and the
 query goes through the same `indexer.recommend.candidates` functions as the service.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -23,79 +25,99 @@ from indexer.recommend.candidates import (
     recommend_for_seeds,
 )
 from indexer.recommend.hub_scores import HubCache
-from indexer.recommend.rerank import RerankOptions
-
-RERANK_OPTIONS = [
-    click.option("--genre", default=None, help="Keep only neighbours predicted as GENRE."),
-    click.option("--tempo-min", "tempo_min_bpm", type=float, default=None, help="BPM."),
-    click.option("--tempo-max", "tempo_max_bpm", type=float, default=None, help="BPM."),
-    click.option("--duration-min", "duration_min_s", type=float, default=None, help="Seconds."),
-    click.option("--duration-max", "duration_max_s", type=float, default=None, help="Seconds."),
-    click.option("--exclude", type=int, multiple=True, help="Song id never to return."),
-    click.option("--max-per-artist", type=click.IntRange(1, 1000), default=None),
-    click.option("--max-per-album", type=click.IntRange(1, 1000), default=None),
-    click.option("--dedupe", is_flag=True, help="Drop near-duplicates (same audio or title)."),
-    click.option(
-        "--mmr-lambda",
-        type=click.FloatRange(0.0, 1.0),
-        default=1.0,
-        show_default=True,
-        help="Maximal marginal relevance; lower values diversify.",
-    ),
-    click.option("--hubness", is_flag=True, help="Rank by CSLS (demotes hub songs)."),
-    click.option("--not", "negatives", type=int, multiple=True, help="Song id to steer away from."),
-    click.option("--mode", type=click.Choice(["centroid", "union"]), default="centroid"),
-    click.option("--explain", is_flag=True, help="Split each score over feature groups."),
-    click.option("--explain-drops", is_flag=True, help="List what re-ranking dropped."),
-]
+from indexer.recommend.options import (
+    MAX_IDS,
+    RERANK,
+    SEEDS,
+    K,
+    NeighbourQuery,
+    Parameter,
+    known_genres,
+    neighbour_query,
+)
 
 
-def with_rerank_options(command):  # type: ignore[no-untyped-def]
-    """Add the re-ranking options to a click command."""
-    for option in reversed(RERANK_OPTIONS):
-        command = option(command)
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses nan, which compares as inside any range."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _at_most_ids(ctx: click.Context, param: click.Parameter, ids: tuple[int, ...]) -> Any:
+    if len(ids) > MAX_IDS:
+        raise click.BadParameter(f"at most {MAX_IDS} song ids", ctx=ctx, param=param)
+    return ids
+
+
+def click_option(parameter: Parameter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option of one declared parameter, with its type, limits and default."""
+    names = (parameter.option, parameter.key)
+    if parameter.kind == "flag":
+        return click.option(*names, is_flag=True, help=parameter.help)
+    kinds: dict[str, dict[str, Any]] = {
+        "int": {"type": click.IntRange(parameter.low, parameter.high)},
+        "number": {"type": FiniteFloatRange(parameter.low, parameter.high)},
+        "choice": {"type": click.Choice(parameter.choices)},
+        "ids": {"type": click.IntRange(min=0), "multiple": True, "callback": _at_most_ids},
+        "genre": {"type": str},
+    }
+    return click.option(
+        *names,
+        default=parameter.default,
+        show_default=parameter.default not in (None, ()),
+        help=parameter.help,
+        **kinds[parameter.kind],
+    )
+
+
+def with_neighbour_options(command):  # type: ignore[no-untyped-def]
+    """Add the neighbour query's options, declared in `indexer.recommend.options`."""
+    for parameter in reversed((K, *SEEDS, *RERANK)):
+        command = click_option(parameter)(command)
     return command
 
 
 def similar_to_songs(
-    library: Library, seeds: Sequence[Song], *, k: int, options: RerankOptions, **query: Any
+    library: Library, seeds: Sequence[Song], query: NeighbourQuery
 ) -> tuple[list[Song], Recommendation]:
     """The seed songs and their re-ranked neighbours, on the saved index."""
     index, manifest = library.load_index()
     ctx = Context(library, index, generation=manifest.generation, hubs=HubCache())
-    return recommend_for_seeds(ctx, [s.id for s in seeds], k=k, options=options, **query)
+    return recommend_for_seeds(
+        ctx,
+        [s.id for s in seeds],
+        negatives=query.negatives,
+        k=query.k,
+        options=query.options,
+        mode=query.mode,
+        negative_weight=query.negative_weight,
+    )
 
 
 @click.command("similar")
 @click.argument("refs", nargs=-1, required=True)
-@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@with_rerank_options
+@with_neighbour_options
 @click.pass_context
-def similar_cmd(
-    ctx: click.Context,
-    refs: tuple[str, ...],
-    k: int,
-    as_json: bool,
-    negatives: tuple[int, ...],
-    mode: str,
-    explain: bool,
-    explain_drops: bool,
-    exclude: tuple[int, ...],
-    **rerank: Any,
-) -> None:
+def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **values: Any) -> None:
     """Songs that sound like REFS (ids or paths), with cosine score and genre.
 
     Several REFS search near all of them (--mode centroid) or give each an equal share
     (--mode union); --not steers away from songs. The other options re-rank the list.
     """
     library = library_of(ctx)
-    options = RerankOptions(exclude=frozenset(exclude), **rerank)
+    query = neighbour_query(values)
+    genre = query.options.genre
+    if genre is not None and genre not in known_genres(library.genre_model.classes):
+        raise click.BadParameter(f"unknown genre {genre!r}", param_hint="'--genre'")
+    explain, explain_drops = query.explain, query.explain_drops
     try:
         seeds = [library.resolve_song(ref) for ref in refs]
-        seeds, result = similar_to_songs(
-            library, seeds, k=k, options=options, negatives=list(negatives), mode=mode
-        )
+        seeds, result = similar_to_songs(library, seeds, query)
         explained = explain_neighbours(library, seeds, result.neighbours) if explain else []
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -7,8 +7,8 @@ import sys
 
 PROBE = """
 import sys
-import service, service.api, service.library_api, service.openapi, service.pages
-import service.paths_api, service.recommend_api, service.query_args, service.subsonic
+import service, service.songs, service.similar, service.paths, service.library, service.pages
+import service.api_document, service.schemas, service.subsonic
 import indexer.library, indexer.vectors.store
 heavy = sorted(m for m in ("sklearn", "xgboost", "librosa") if m in sys.modules)
 print(",".join(heavy))

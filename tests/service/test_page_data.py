@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.ingest.pipeline import index_paths
-from service import library_api
-from service.library_api import project_2d, sample_ids
+from service import library
+from service.library import project_2d, sample_ids
 from tests.conftest import write_tone
 
 AUTH = {"Authorization": "Bearer s3cret"}
@@ -115,7 +115,7 @@ def test_sample_ids_is_even_and_keeps_the_ends() -> None:
 def test_a_large_library_maps_a_stable_sample(
     filled: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(library_api, "MAP_POINTS", 3)
+    monkeypatch.setattr(library, "MAP_POINTS", 3)
     client = filled.test_client()
     first = client.get("/api/library/map").get_json()
     assert (first["songs"], first["sampled"], len(first["points"])) == (4, True, 3)

@@ -1,8 +1,5 @@
 """The library at a glance, for the page: genre counts, indexing status and a 2-D song map.
 
-Kept apart from :mod:`service.api` because these answers exist for the page's overview, not
-for clients that query neighbours.
-
 The map shows at most `MAP_POINTS` songs: a million points would be a 100 MB answer that no
 browser draws, and computing it would read every song's features. Above that size an evenly
 spaced sample of the ids (the same one for every request of an index generation) is placed
@@ -16,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flask import Blueprint, current_app, jsonify
+from flask import Response, current_app, jsonify
 
 from db import repo
+from service import schemas
+from service.api_blueprint import Blueprint
 from service.state import state
 
-bp = Blueprint("library_api", __name__, url_prefix="/api/library")
+bp = Blueprint("library", __name__, url_prefix="/api/library")
 
 # Songs on the map at most; more would not be readable as dots on a page either.
 MAP_POINTS = 5000
@@ -107,7 +106,8 @@ def song_map() -> SongMap:
 
 
 @bp.get("/stats")
-def library_stats():  # type: ignore[no-untyped-def]
+@bp.response(200, schemas.LibraryStats)
+def library_stats() -> Response:
     """Songs per genre (most first) and how far the index is behind the database."""
     st = state()
     index, manifest = st.index()
@@ -132,7 +132,8 @@ def library_stats():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/map")
-def library_map():  # type: ignore[no-untyped-def]
+@bp.response(200, schemas.LibraryMap)
+def library_map() -> Response:
     """Songs at their 2-D PCA position (every song, or an even sample of `MAP_POINTS` in a
     larger library), with title and genre for colouring and tooltips."""
     st = state()

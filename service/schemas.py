@@ -1,0 +1,369 @@
+"""What every JSON API route takes and answers, declared once.
+
+Request schemas (``*Query``, ``AddSongs``, ``Upload``) validate each request before its view
+runs, and flask-smorest writes them into the OpenAPI document (``GET /api/openapi.json``) with
+their limits. The neighbour routes' parameters come from `indexer.recommend.options`, which the
+command line builds its options from too.
+
+Answer schemas describe the JSON the views build. The views build it as plain dicts, which
+keeps marshmallow's per-object dumping off the neighbour routes (the service's hot path); the
+schemathesis test checks every answer it provokes against these schemas, and an answer may
+hold no key they do not declare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest.fields import Upload as UploadField
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from indexer.recommend.candidates import SEED_MODES
+from indexer.recommend.explain import GROUPS
+from indexer.recommend.options import RERANK, SEEDS, K
+from indexer.walks.path import DIRECTIONS
+from service.query_fields import choice, fields_for, integer, song_ids, text
+
+MAX_LIMIT = 500
+MAX_OFFSET = 10**9
+MAX_STEPS = 100
+# Why re-ranking may leave a candidate out (indexer.rerank).
+DROP_REASONS = ("excluded", "genre", "tempo", "duration", "duplicate", "artist_cap", "album_cap")
+
+
+def _str(**kwargs: Any) -> fields.String:
+    return fields.String(required=True, **kwargs)
+
+
+def _int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(required=True, **kwargs)
+
+
+def _num(**kwargs: Any) -> fields.Float:
+    return fields.Float(required=True, **kwargs)
+
+
+def _list(item: fields.Field | type[Schema], **kwargs: Any) -> fields.List:
+    inner = fields.Nested(item) if isinstance(item, type) else item
+    return fields.List(inner, required=True, **kwargs)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class Error(Schema):
+    """Every error: a stable code and a message for people."""
+
+    error = _str()
+    message = _str()
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class SongListQuery(Schema):
+    """``GET /api/songs``: search and one of two ways to page."""
+
+    q = text(
+        "q",
+        "text in title, artist or album",
+        # PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
+        validators=[validate.Regexp(r"^[^\x00]*$", error="q must not contain NUL characters")],
+    )
+    limit = integer("limit", "page size", low=1, high=MAX_LIMIT, default=50)
+    offset = integer("offset", "rows to skip", low=0, high=MAX_OFFSET, default=0)
+    cursor = text("cursor", "next_cursor of the previous page (keyset paging; not with offset)")
+
+    @validates_schema
+    def _one_way_to_page(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("cursor") and data.get("offset"):
+            raise ValidationError("use either cursor or offset, not both")
+
+
+SimilarQuery = Schema.from_dict(fields_for((K, *RERANK)), name="SimilarQuery")
+
+SeedQuery = Schema.from_dict(
+    {"seed": song_ids("seed", "songs to start from", required=True)}
+    | fields_for((K, *SEEDS, *RERANK)),
+    name="SeedQuery",
+)
+
+
+class PathQuery(Schema):
+    """``GET /api/path``: from one song to another in at most ``steps`` moves."""
+
+    start = integer("from", "id of the first song", low=0, required=True, data_key="from")
+    end = integer("to", "id of the last song", low=0, required=True, data_key="to")
+    steps = integer("steps", "most moves (songs - 1)", low=1, high=MAX_STEPS, default=10)
+    direction = choice(
+        "direction",
+        "keep the raw tempo feature falling or rising along the path",
+        DIRECTIONS,
+        blank_is_a_value=True,
+    )
+
+
+class Upload(Schema):
+    """A clip to analyse, as the multipart field ``file``."""
+
+    file = UploadField(
+        required=True,
+        error_messages={"required": "send the audio as a multipart field named 'file'"},
+    )
+
+
+class AddSongs(Schema):
+    """Files or folders already on the server, to index."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    # marshmallow formats its messages, hence the doubled braces.
+    _how = 'send JSON {{"paths": ["/music/a.flac", ...]}}'
+    paths = fields.List(
+        fields.String(error_messages={"invalid": _how}),
+        required=True,
+        validate=validate.Length(min=1, error=_how),
+        error_messages={"required": _how, "invalid": _how},
+    )
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+class TopGenre(Schema):
+    """One of a song's most probable genres."""
+
+    label = _str()
+    probability = _num()
+
+
+class NeighbourGenre(Schema):
+    """A genre label (``uncertain`` below the model's threshold), its probability, the top 3."""
+
+    label = _str(allow_none=True)
+    confidence = _num(allow_none=True)
+    probability = fields.Float(allow_none=True)
+    top = fields.List(fields.Nested(TopGenre))
+
+
+class Genre(NeighbourGenre):
+    """As for a neighbour, with every genre's probability."""
+
+    probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+
+
+class Song(Schema):
+    """The public view of a song: never its path on the server."""
+
+    id = _int()
+    title = _str()
+    artist = _str(allow_none=True)
+    album = _str(allow_none=True)
+    duration_s = _num()
+    filename = _str()
+    genre = fields.Nested(Genre, required=True)
+    model_version = _str(allow_none=True)
+    audio_url = _str()
+
+
+ExplanationParts = Schema.from_dict({group: _num() for group in GROUPS}, name="ExplanationParts")
+
+
+class Explanation(Schema):
+    """The cosine split over feature groups (Shapley values); the parts sum to it."""
+
+    seed = fields.Integer(metadata={"description": "the seed explained against (seed queries)"})
+    cosine = _num()
+    parts = fields.Nested(ExplanationParts, required=True)
+    summary = _str()
+
+
+class Neighbour(Schema):
+    """A song near the query, with its cosine score."""
+
+    id = _int()
+    title = _str()
+    artist = _str(allow_none=True)
+    album = _str(allow_none=True)
+    score = _num()
+    explanation = fields.Nested(Explanation)
+    genre = fields.Nested(NeighbourGenre, required=True)
+
+
+class Dropped(Schema):
+    """A candidate re-ranking left out, and why."""
+
+    id = _int()
+    reason = _str(validate=validate.OneOf(DROP_REASONS))
+    detail = _str()
+
+
+class Similar(Schema):
+    """A song and its neighbours."""
+
+    song = fields.Nested(Song, required=True)
+    neighbours = _list(Neighbour)
+    dropped = fields.List(fields.Nested(Dropped))
+
+
+class SeedSimilar(Schema):
+    """Songs like the seeds and unlike the ``not`` songs."""
+
+    seeds = _list(Song)
+    negatives = _list(fields.Integer(), data_key="not")
+    mode = _str(validate=validate.OneOf(SEED_MODES))
+    neighbours = _list(Neighbour)
+    dropped = fields.List(fields.Nested(Dropped))
+
+
+class UploadInfo(Schema):
+    """The uploaded clip."""
+
+    filename = _str()
+    duration_s = _num()
+
+
+class UploadSimilar(Schema):
+    """An uploaded clip's genre and nearest songs."""
+
+    upload = fields.Nested(UploadInfo, required=True)
+    genre = fields.Nested(Genre, required=True)
+    neighbours = _list(Neighbour)
+    dropped = fields.List(fields.Nested(Dropped))
+
+
+class Health(Schema):
+    """Liveness and what is loaded."""
+
+    status = _str()
+    songs = _int()
+    indexed = _int()
+    index_generation = _int()
+    model_version = _str(allow_none=True)
+
+
+class SongPage(Schema):
+    """A page of the song listing."""
+
+    items = _list(Song)
+    total = _int()
+    limit = _int()
+    offset = _int()
+    next_cursor = _str(
+        allow_none=True,
+        metadata={"description": "pass as cursor for the next page; null after the last page"},
+    )
+
+
+class Skipped(Schema):
+    """A file that was not indexed, and why."""
+
+    path = _str()
+    reason = _str()
+
+
+class AddReport(Schema):
+    """What indexing the given paths did."""
+
+    added = _int()
+    updated = _int()
+    unchanged = _int()
+    skipped = _list(Skipped)
+    index_generation = _int(allow_none=True)
+
+
+class Removed(Schema):
+    """The song removed and the index generation without it."""
+
+    removed = _int()
+    index_generation = _int()
+
+
+class Metric(Schema):
+    """The neighbour metric in use."""
+
+    kind = _str()
+    scaler_version = _str()
+
+
+class Model(Schema):
+    """The genre model's version and measured scores, and the neighbour metric."""
+
+    version = _str()
+    classes = _list(fields.String())
+    trained_at = fields.String(allow_none=True)
+    table_sha256 = fields.String(allow_none=True)
+    scores = fields.Dict(required=True)
+    temperature = fields.Float(allow_none=True)
+    uncertain_below = fields.Float(allow_none=True)
+    metric = fields.Nested(Metric, required=True)
+
+
+class GenreCount(Schema):
+    """Songs labelled with one genre."""
+
+    label = _str()
+    count = _int()
+
+
+class LibraryStats(Schema):
+    """Songs per genre and the index's state."""
+
+    songs = _int()
+    indexed = _int()
+    index_generation = _int()
+    synced_at = fields.String(allow_none=True)
+    index_written_at = fields.String(allow_none=True)
+    model_version = fields.String(allow_none=True)
+    max_upload_bytes = fields.Integer()
+    genres = _list(GenreCount)
+
+
+class MapPoint(Schema):
+    """A song on the 2-D map."""
+
+    id = _int()
+    title = _str()
+    artist = fields.String(allow_none=True)
+    genre = fields.String(allow_none=True)
+    x = _num()
+    y = _num()
+
+
+class LibraryMap(Schema):
+    """Songs at their 2-D PCA position."""
+
+    index_generation = _int()
+    method = _str()
+    explained_variance = fields.List(fields.Float())
+    songs = _int(metadata={"description": "songs in the library"})
+    sampled = fields.Boolean(
+        required=True,
+        metadata={"description": "true when the points are an even sample of a larger library"},
+    )
+    points = _list(MapPoint)
+
+
+class PathStep(Schema):
+    """One song of a path, its tempo and its cosines to the previous song and the goal."""
+
+    id = _int()
+    title = _str()
+    artist = _str(allow_none=True)
+    album = _str(allow_none=True)
+    duration_s = _num()
+    tempo_bpm = _num()
+    similarity_to_previous = _num(allow_none=True)
+    similarity_to_goal = _num()
+
+
+class SongPath(Schema):
+    """A walk from one song to another."""
+
+    start = _int(data_key="from")
+    end = _int(data_key="to")
+    steps = _int()
+    direction = _str(allow_none=True, validate=validate.OneOf(DIRECTIONS))
+    smoothness = _num(allow_none=True)
+    path = _list(PathStep, validate=validate.Length(min=1))

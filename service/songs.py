@@ -1,0 +1,262 @@
+"""Songs: list and search, one song, its audio, adding and removing; health and the model."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Response, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from db import repo
+from db.models import Song
+from db.repo import SongRow
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.scan import expand_paths
+from service import schemas
+from service.api_blueprint import Blueprint
+from service.cursor import decode as decode_cursor
+from service.cursor import encode as encode_cursor
+from service.errors import ApiError
+from service.query_fields import MAX_SONG_ID
+from service.state import state
+
+bp = Blueprint("songs", __name__, url_prefix="/api")
+
+_AUDIO = {
+    "description": "the file, typed by its extension (audio/ogg, audio/flac, …)",
+    "content": {
+        "audio/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+def check_song_id(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """404 for a song id in the path that no song can have (ids are 32-bit in PostgreSQL)."""
+    if values and values.get("song_id", 0) > MAX_SONG_ID:
+        raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
+
+
+bp.url_value_preprocessor(check_song_id)
+
+
+def get_song_or_404(song_id: int) -> Song:
+    """The song with this id; `ApiError` 404 when there is none."""
+    with state().library.session() as session:
+        song = repo.get_song(session, song_id)
+    if song is None:
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    return song
+
+
+def top_genres(probabilities: dict[str, float], n: int = 3) -> list[dict[str, Any]]:
+    """The ``n`` most probable genres, best first."""
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])[:n]
+    return [{"label": label, "probability": p} for label, p in ranked]
+
+
+def genre_json(song: Song | SongRow, *, full: bool) -> dict[str, Any]:
+    """`schemas.Genre` (``full``) or `schemas.NeighbourGenre` of a song."""
+    probabilities = song.genre_probabilities or {}
+    genre: dict[str, Any] = {
+        "label": song.genre,
+        "confidence": song.genre_confidence,
+        "probability": song.genre_confidence,
+        "top": top_genres(probabilities),
+    }
+    if full:
+        genre["probabilities"] = probabilities
+    return genre
+
+
+def song_json(song: Song | SongRow) -> dict[str, Any]:
+    """`schemas.Song`: the public view of a song (never its path on the server)."""
+    return {
+        "id": song.id,
+        "title": song.title,
+        "artist": song.artist,
+        "album": song.album,
+        "duration_s": round(song.duration_s, 3),
+        "filename": Path(song.path).name,
+        "genre": genre_json(song, full=True),
+        "model_version": song.model_version,
+        "audio_url": f"/api/songs/{song.id}/audio",
+    }
+
+
+@bp.get("/health")
+@bp.response(200, schemas.Health)
+def health() -> Response:
+    """Liveness plus what is loaded: songs in the database, vectors in the index."""
+    st = state()
+    index, manifest = st.index()
+    with st.library.session() as session:
+        songs = repo.count_songs(session)
+    return jsonify(
+        {
+            "status": "ok",
+            "songs": songs,
+            "indexed": len(index),
+            "index_generation": manifest.generation,
+            "model_version": st.library.genre_model.version,
+        }
+    )
+
+
+@bp.get("/songs")
+@bp.arguments(schemas.SongListQuery(), location="query")
+@bp.response(200, schemas.SongPage)
+def list_songs(query: dict[str, Any]) -> Response:
+    """Songs matching ``q`` in title, artist or album, by artist and title, paginated.
+
+    Two ways to page: ``offset`` (simple, but deep offsets walk past every skipped row) or
+    ``cursor``, the ``next_cursor`` of the previous page (an index seek however deep).
+    """
+    q, cursor = query.get("q"), query.get("cursor")
+    limit, offset = query["limit"], query["offset"]
+    with state().library.session() as session:
+        if cursor:
+            items = repo.list_songs_page(session, q=q, limit=limit, after=decode_cursor(cursor))
+            total = repo.count_matching(session, q=q)
+        else:
+            items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+    last = items[-1] if len(items) == limit else None
+    return jsonify(
+        {
+            "items": [song_json(s) for s in items],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": (
+                encode_cursor(repo.ListingKey(last.artist, last.title, last.id)) if last else None
+            ),
+        }
+    )
+
+
+@bp.get("/songs/<int:song_id>")
+@bp.response(200, schemas.Song)
+@bp.fails_with(404)
+def get_song(song_id: int) -> Response:
+    """One song."""
+    return jsonify(song_json(get_song_or_404(song_id)))
+
+
+@bp.get("/songs/<int:song_id>/audio")
+@bp.doc(responses={"200": _AUDIO})
+@bp.fails_with(404)
+def song_audio(song_id: int) -> Response:
+    """The song's file, with range requests so players can seek; only library songs."""
+    song = get_song_or_404(song_id)
+    path = Path(song.path)
+    try:
+        handle = path.open("rb")
+    except OSError:
+        raise ApiError(404, "not_found", f"the file of song {song_id} is no longer there") from None
+    # Serve only the file that was indexed: a path swapped since (say, a symlink now pointing
+    # at a secret) has another size or mtime, and is refused until it is indexed again.
+    info = os.fstat(handle.fileno())
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or info.st_size != song.size_bytes
+        or info.st_mtime_ns != song.mtime_ns
+    ):
+        handle.close()
+        raise ApiError(404, "not_found", f"the file of song {song_id} changed; index it again")
+    response = send_file(
+        handle,
+        download_name=path.name,
+        etag=f"{song.id}-{song.size_bytes}-{song.mtime_ns}",
+        last_modified=info.st_mtime,
+    )
+    # send_file knows no length for an open file, so ranges are enabled here with the checked one.
+    try:
+        return response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=info.st_size
+        )
+    except HTTPException:
+        response.close()
+        raise
+
+
+@bp.get("/model")
+@bp.response(200, schemas.Model)
+def model_info() -> Response:
+    """The genre model's version and measured scores, and the neighbour metric in use."""
+    library = state().library
+    model = library.genre_model
+    return jsonify(
+        {
+            "version": model.version,
+            "classes": model.classes,
+            "trained_at": model.trained_at,
+            "table_sha256": model.table_sha256,
+            "scores": model.scores,
+            "temperature": model.temperature,
+            "uncertain_below": model.uncertain_below,
+            "metric": {"kind": library.scaler.metric, "scaler_version": library.scaler.version},
+        }
+    )
+
+
+def require_admin() -> None:
+    """Writes need ``Authorization: Bearer <SOUNDALIKE_ADMIN_TOKEN>``; none when it is unset."""
+    token = state().settings.admin_token
+    if not token:
+        raise ApiError(403, "writes_disabled", "HTTP writes are off: set SOUNDALIKE_ADMIN_TOKEN")
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <admin token>'")
+    if not hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode()):
+        raise ApiError(403, "forbidden", "wrong admin token")
+
+
+def admin_only(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Check the admin token before anything else, the body included; documented as such."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Response:
+        require_admin()
+        return view(*args, **kwargs)
+
+    return bp.doc(security=[{"adminToken": []}])(bp.fails_with(401, 403)(checked))
+
+
+@bp.post("/songs")
+@admin_only
+@bp.arguments(schemas.AddSongs(), location="json")
+@bp.response(200, schemas.AddReport)
+def add_songs(body: dict[str, Any]) -> Response:
+    """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
+    st = state()
+    report = index_paths(st.library, expand_paths(Path(p) for p in body["paths"]), workers=1)
+    st.reader.refresh()
+    return jsonify(
+        {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+            "index_generation": report.manifest.generation if report.manifest else None,
+        }
+    )
+
+
+@bp.delete("/songs/<int:song_id>")
+@admin_only
+@bp.response(200, schemas.Removed)
+@bp.fails_with(404)
+def delete_song(song_id: int) -> Response:
+    """Admin: remove a song from the library (its file stays)."""
+    st = state()
+    if not st.library.remove_songs([song_id]):
+        raise ApiError(404, "not_found", f"no song with id {song_id}")
+    manifest = st.library.sync_index()
+    st.reader.refresh()
+    return jsonify({"removed": song_id, "index_generation": manifest.generation})

@@ -1,0 +1,168 @@
+"""The neighbour query's parameters: declared once, the same limits over HTTP and in the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+
+from indexer.cli import main, similar_cmd
+from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, K, Parameter
+from indexer.settings import Settings
+
+EVERY = (K, *SEEDS, *RERANK)
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def documented(app: Flask, path: str) -> dict[str, dict[str, Any]]:
+    """The query parameters the OpenAPI document lists for ``GET path``, by name."""
+    spec = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    return {p["name"]: p for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+
+
+def similar(runner: CliRunner, settings: Settings, *args: str) -> Result:
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+    return runner.invoke(main, ["similar", *args], env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_document_and_command_line_take_the_declared_limits(app: Flask) -> None:
+    assert set(documented(app, "/api/similar")) == {"seed"} | {p.name for p in EVERY}
+    assert set(documented(app, "/api/songs/{song_id}/similar")) == {p.name for p in (K, *RERANK)}
+    http = documented(app, "/api/similar")
+    cli = {option.name: option for option in similar_cmd.params}
+    checked: list[Parameter] = []
+    for parameter in EVERY:
+        schema, option = http[parameter.name]["schema"], cli[parameter.key]
+        assert option.opts == [parameter.option]
+        if parameter.kind in ("int", "number"):
+            assert (schema["minimum"], schema["maximum"]) == (parameter.low, parameter.high)
+            assert (option.type.min, option.type.max) == (parameter.low, parameter.high)
+        elif parameter.kind == "ids":
+            assert schema["maxItems"] == MAX_IDS
+            assert schema["items"]["minimum"] == option.type.min == 0
+            assert option.multiple
+        elif parameter.kind == "choice":
+            assert schema["enum"] == list(option.type.choices) == list(parameter.choices)
+        elif parameter.kind == "flag":
+            assert schema["type"] == "boolean"
+            assert option.is_flag
+        if parameter.default not in (None, ()):
+            assert schema["default"] == option.default == parameter.default
+        checked.append(parameter)
+    assert len(checked) == len(EVERY) == 17
+
+
+# (option, the largest value both accept, one just past it)
+EDGES = [
+    ("k", "100", "101"),
+    ("max_per_artist", "100", "101"),
+    ("max_per_album", "100", "101"),
+    ("tempo_min_bpm", "1000", "1000.5"),
+    ("tempo_max_bpm", "0", "-1"),
+    ("duration_max_s", "1000000", "1e7"),
+    ("mmr_lambda", "1", "1.01"),
+    ("not_weight", "0", "-0.1"),
+    ("tempo_min_bpm", "0", "nan"),
+]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("name", "inside", "outside"), EDGES)
+def test_http_and_command_line_refuse_the_same_values(
+    client: FlaskClient,
+    runner: CliRunner,
+    settings: Settings,
+    name: str,
+    inside: str,
+    outside: str,
+) -> None:
+    # The library is empty: a value that passes validation reaches the lookup of song 1 and
+    # fails there instead (404; exit status 1), a refused one never does (400; usage error 2).
+    flag = next(p for p in EVERY if p.name == name).option
+    refused = client.get(f"/api/similar?seed=1&{name}={outside}")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "bad_parameter"
+    assert name in refused.get_json()["message"]
+    assert client.get(f"/api/similar?seed=1&{name}={inside}").status_code == 404
+    assert similar(runner, settings, "1", flag, outside).exit_code == 2
+    assert similar(runner, settings, "1", flag, inside).exit_code == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_both_refuse_a_genre_the_model_does_not_know(
+    client: FlaskClient, runner: CliRunner, settings: Settings
+) -> None:
+    assert client.get("/api/similar?seed=1&genre=polka").status_code == 400
+    assert client.get("/api/similar?seed=1&genre=rock").status_code == 404
+    unknown = similar(runner, settings, "1", "--genre", "polka")
+    assert unknown.exit_code == 2
+    assert "unknown genre 'polka'" in unknown.output
+    assert similar(runner, settings, "1", "--genre", "uncertain").exit_code == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_both_take_at_most_the_declared_number_of_ids(
+    client: FlaskClient, runner: CliRunner, settings: Settings
+) -> None:
+    ids = [str(i) for i in range(MAX_IDS + 1)]
+    response = client.get(f"/api/similar?seed=1&exclude={','.join(ids)}")
+    assert response.status_code == 400
+    assert client.get(f"/api/similar?seed=1&exclude={','.join(ids[1:])}").status_code == 404
+    options = [arg for song_id in ids for arg in ("--exclude", song_id)]
+    assert similar(runner, settings, "1", *options).exit_code == 2
+    assert similar(runner, settings, "1", *options[2:]).exit_code == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        # A blank value is an absent one; only a blank choice of direction is refused.
+        ("/api/songs?limit=&q=&cursor=", 200, None),
+        ("/api/similar?seed=1&k=&genre=&mode=&dedupe=", 404, "no song with id 1"),
+        ("/api/path?from=1&to=2&steps=", 404, "no song with id 1"),
+        ("/api/path?from=1&to=2&direction=", 400, "direction must be one of"),
+        # Ids repeat the parameter or are separated by commas; flags ignore case.
+        ("/api/similar?seed=7,8&seed=9", 404, "no song with id 7"),
+        ("/api/similar?seed=1&dedupe=TRUE&explain=Yes&hubness=0", 404, "no song with id 1"),
+        ("/api/similar?seed=", 400, "give at least one seed"),
+        ("/api/similar?seed=1&not=a", 400, "not must be song ids"),
+        ("/api/songs/1/similar?k=0", 400, "k must be between 1 and 100"),
+        ("/api/songs/1/similar?mmr_lambda=inf", 400, "mmr_lambda must be"),
+        ("/api/songs?offset=2&cursor=abc", 400, "use either cursor or offset, not both"),
+        ("/api/path?to=2", 400, "from is required"),
+    ],
+)
+def test_query_strings_read_the_same_way_on_every_route(
+    client: FlaskClient, url: str, status: int, message: str | None
+) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.get_json()
+    if message is not None:
+        assert message in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "error"),
+    [
+        ({"data": "{not json", "content_type": "application/json"}, AUTH, 400, "bad_body"),
+        ({"json": {"paths": []}}, AUTH, 400, "bad_body"),
+        ({"json": {"paths": [3]}}, AUTH, 400, "bad_body"),
+        ({"data": "paths=/x", "content_type": "text/plain"}, AUTH, 400, "bad_body"),
+        # The token is checked before the body is read.
+        ({"json": {"paths": []}}, {}, 401, "unauthorized"),
+    ],
+)
+def test_a_bad_body_is_a_400_after_the_token_check(
+    client: FlaskClient, body: dict[str, Any], headers: dict[str, str], status: int, error: str
+) -> None:
+    response = client.post("/api/songs", headers=headers, **body)
+    assert response.status_code == status
+    assert response.get_json()["error"] == error
+    if error == "bad_body" and "json" in body:
+        assert response.get_json()["message"] == 'send JSON {"paths": ["/music/a.flac", ...]}'
