@@ -1,20 +1,32 @@
 """Bulk indexing throughput: tracks/s with 1 and 2 worker processes on a generated library.
 
     python -m bench.index [--tracks 24] [--library DIR] [--workers 1 2] [--repeats 1]
+                          [--real DIR] [--no-generated]
 
 Generates (once, then reuses) ``--tracks`` synthetic songs of 10 s to 8 min, log-uniformly
 spread, 44.1 kHz stereo, as wav, flac, mp3 and ogg in turn, tagged with title, artist and
 album. Each song has a tempo, a chord progression and percussion, so every feature has
 something to describe. Then it indexes the library into a fresh SQLite data dir once per
 worker count (alternating when repeated, so other load on the machine hits both alike) and
-prints wall time, tracks/s and the speed-up over the smallest worker count. The genre model is
-trained before timing; everything else (scan, process start, warm-up, decoding, features, tags,
-database writes, index sync) is timed.
+prints wall time, tracks/s, CPU seconds per track and the speed-up over the smallest worker
+count. The genre model is trained before timing; everything else (scan, process start, warm-up,
+decoding, features, tags, database writes, index sync) is timed.
+
+Generated files decode quickly and are all alike. ``--real DIR`` also indexes the audio files
+under DIR, as they are: the game-soundtrack corpus of ``python -m bench.game_music`` is 100
+Ogg Vorbis tracks of 21 s to 9.5 min, stereo, all but one at 44.1 kHz. The two libraries take
+turns, run by run, so load from other work on the machine falls on both alike;
+``--no-generated`` leaves the generated one out.
+
+CPU time is this process's plus that of its children once they are reaped, which covers forked
+workers (Linux before Python 3.12). Workers forked by a fork server (Python 3.12 and later) are
+not this process's children, so CPU time is reported only where it is complete.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -28,7 +40,7 @@ from mutagen.easyid3 import EasyID3
 from mutagen.id3 import TALB, TIT2, TPE1
 from scipy.signal import oaconvolve
 
-from indexer.ingest.pipeline import index_paths
+from indexer.ingest.pipeline import index_paths, worker_start_method
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.settings import load_settings
@@ -103,8 +115,20 @@ def generate(root: Path, tracks: int, *, seed: int = 0) -> list[Path]:
     return paths
 
 
-def run(library_dir: Path, model_dir: Path, workers: int) -> tuple[float, int]:
-    """Index the whole library into a fresh data dir; wall seconds and tracks analysed."""
+def cpu_seconds() -> float:
+    """User and system CPU time of this process and of its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cpu_is_complete(workers: int) -> bool:
+    """Whether `cpu_seconds` sees the workers' time: in process, or forked by this process."""
+    return workers <= 1 or worker_start_method() == "fork"
+
+
+def run(library_dir: Path, model_dir: Path, workers: int) -> tuple[float, float, int]:
+    """Index the whole library into a fresh data dir; wall seconds, CPU seconds, tracks added."""
     with tempfile.TemporaryDirectory(prefix="soundalike-bench-") as tmp:
         data_dir = Path(tmp)
         shutil.copytree(model_dir, data_dir / "model")
@@ -112,52 +136,87 @@ def run(library_dir: Path, model_dir: Path, workers: int) -> tuple[float, int]:
         library = Library(settings)
         try:
             library.prepare()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             report = index_paths(library, scan_library(library_dir), workers=workers)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         finally:
             library.close()
     if report.skipped:
         raise SystemExit(f"skipped: {report.skipped}")
-    return elapsed, report.added
+    return elapsed, cpu, report.added
+
+
+def describe(name: str, root: Path, paths: list[Path]) -> None:
+    """One line: how many tracks, how much audio, how many bytes, where."""
+    seconds = sum(sf.info(p).duration for p in paths)
+    print(
+        f"{name}: {len(paths)} tracks, {seconds / 60:.0f} min of audio, "
+        f"{sum(p.stat().st_size for p in paths) / 1e6:.0f} MB in {root}"
+    )
 
 
 def main() -> None:
-    """Generate the library if needed, index it per worker count, print the table."""
+    """Generate the library if needed, index each library per worker count, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=24)
     parser.add_argument("--library", type=Path, default=Path(tempfile.gettempdir()) / "sl-lib")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--real", type=Path, help="also index the audio files under this folder")
+    parser.add_argument("--no-generated", action="store_true", help="only the --real library")
     args = parser.parse_args()
+    if args.no_generated and args.real is None:
+        parser.error("--no-generated needs --real")
 
-    started = time.perf_counter()
-    paths = generate(args.library, args.tracks)
-    seconds = sum(sf.info(p).duration for p in paths)
-    print(
-        f"library: {len(paths)} tracks, {seconds / 60:.0f} min of audio, "
-        f"{sum(p.stat().st_size for p in paths) / 1e6:.0f} MB in {args.library} "
-        f"(ready in {time.perf_counter() - started:.0f} s)"
-    )
+    libraries: dict[str, tuple[Path, int]] = {}
+    if not args.no_generated:
+        started = time.perf_counter()
+        paths = generate(args.library, args.tracks)
+        describe("generated", args.library, paths)
+        print(f"  (ready in {time.perf_counter() - started:.0f} s)")
+        libraries["generated"] = (args.library, len(paths))
+    if args.real is not None:
+        paths = scan_library(args.real)
+        if not paths:
+            raise SystemExit(f"{args.real}: no audio files")
+        describe("real", args.real, paths)
+        libraries["real"] = (args.real, len(paths))
+
+    runs = [(name, workers) for workers in args.workers for name in libraries]
+    times: dict[tuple[str, int], list[float]] = {run_: [] for run_ in runs}
+    cpus: dict[tuple[str, int], list[float]] = {run_: [] for run_ in runs}
     with tempfile.TemporaryDirectory(prefix="soundalike-model-") as tmp:
         # Fit the scaler and train the genre model once, outside the timed runs.
         model_library = Library(load_settings(environ={}, overrides={"data_dir": Path(tmp)}))
         model_library.prepare()
         model_library.close()
-        times: dict[int, list[float]] = {w: [] for w in args.workers}
         for _ in range(args.repeats):
-            for workers in args.workers:
-                elapsed, added = run(args.library, Path(tmp) / "model", workers)
-                assert added == len(paths)
-                times[workers].append(elapsed)
-                print(f"  {workers} worker(s): {elapsed:.1f} s, {added / elapsed:.2f} tracks/s")
-    base = statistics.median(times[args.workers[0]])
-    for workers in args.workers:
-        t = statistics.median(times[workers])
-        print(
-            f"{workers} worker(s): median {t:.1f} s, {len(paths) / t:.2f} tracks/s, "
-            f"{base / t:.2f}x of {args.workers[0]} worker(s)"
-        )
+            for name, workers in runs:
+                root, n = libraries[name]
+                elapsed, cpu, added = run(root, Path(tmp) / "model", workers)
+                assert added == n
+                times[name, workers].append(elapsed)
+                cpus[name, workers].append(cpu)
+                per_track = (
+                    f", {cpu / added:.3f} CPU s per track" if cpu_is_complete(workers) else ""
+                )
+                print(
+                    f"  {name}, {workers} worker(s): {elapsed:.1f} s, "
+                    f"{added / elapsed:.2f} tracks/s{per_track}"
+                )
+    for name, (_, n) in libraries.items():
+        base = statistics.median(times[name, args.workers[0]])
+        for workers in args.workers:
+            t = statistics.median(times[name, workers])
+            cpu = (
+                f"{statistics.median(cpus[name, workers]) / n:.3f} CPU s per track"
+                if cpu_is_complete(workers)
+                else "CPU not measured (fork-server workers)"
+            )
+            print(
+                f"{name}, {workers} worker(s): median {t:.1f} s, {n / t:.2f} tracks/s, {cpu}, "
+                f"{base / t:.2f}x of {args.workers[0]} worker(s)"
+            )
 
 
 if __name__ == "__main__":

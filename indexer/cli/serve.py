@@ -20,7 +20,7 @@ from indexer.cli.context import library_of, settings_of
     default=2,
     show_default=True,
     help="Requests each worker runs at once. Two keep an upload's analysis (up to a minute) "
-    "from holding up its worker; more only lengthen the slowest answers (README: Speed).",
+    "from holding up its worker; more only lengthen the slowest answers (docs/performance.md).",
 )
 @click.option(
     "--access-log/--no-access-log",

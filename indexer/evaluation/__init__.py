@@ -1,1 +1,1 @@
-"""Evaluation on a labelled feature table: neighbours, genre model, re-ranking, walks, figures."""
+"""Evaluation: how good the answers are, on the GTZAN table and on real music."""

@@ -36,7 +36,7 @@ from indexer.audio.embedding import (
 from indexer.errors import FeatureError, ModelError, TooShortError
 from tests.indexer.conftest import CLIPS_DIR, silence, sine
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCES = np.load(ROOT / "tests" / "data" / "musicnn_references.npz")
 CLIPS = [str(name) for name in REFERENCES["clips"]]
 

@@ -1,0 +1,256 @@
+"""How today's song vectors do on real music: the game-soundtrack corpus, soundtrack = label.
+
+    python -m bench.real_music [--corpus DIR] [--workers 2] [--json FILE]
+
+Decodes every corpus track (built by ``python -m bench.game_music``) with the project's decoder
+and computes the 57 features of its middle 30 s, as ``soundalike index`` does; for tracks of at
+least 70 s also two disjoint 30-s excerpts, the middle 30 s of each half. Features are cached
+per file (an .npz keyed by path, size, mtime and the decoder's and extractor's source), so a
+second run only does the arithmetic. Then, for each space, prints soundtrack precision@1/5/10
+with chance beside it, excerpt self-retrieval (@1 and recall@5) and hubness
+(`indexer.evaluation.real_music`):
+
+- ``default``: what the library indexes today (`indexer.library.Library.vectors`): the log of
+  the variance columns, standardized with the GTZAN table's means and spreads, then the LDA
+  metric fitted on GTZAN's genres (`indexer.scaler`, `indexer.metric`);
+- ``log-standardized (GTZAN)``: the same scaler without the projection;
+- ``log-standardized (corpus)``: the log features standardized with the corpus's own means and
+  spreads. That is fitted on the corpus, so it is also scored leave-one-soundtrack-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import indexer.audio.decode
+import indexer.audio.features
+from bench.game_music import DEFAULT_CORPUS, Track, corpus_tracks
+from indexer.audio.analyse import warm_worker
+from indexer.audio.decode import decode_window
+from indexer.audio.features import SR, extract_features, extract_file_features
+from indexer.evaluation.real_music import Transform, leave_one_group_out, space_report
+from indexer.model.scaler import Scaler, ensure_scaler
+
+WINDOW_S = 30.0
+EXCERPT_MIN_S = 70.0
+CACHE_FORMAT = "1"
+
+
+@dataclass(frozen=True)
+class TrackFeatures:
+    """The 57 features of a track's middle window and, for long tracks, of its two excerpts."""
+
+    features: np.ndarray
+    """np.ndarray [shape=(57,)]"""
+    excerpts: np.ndarray
+    """np.ndarray [shape=(2, 57)], or [shape=(0, 57)] for a track under ``EXCERPT_MIN_S``."""
+    duration_s: float
+
+
+def code_version() -> str:
+    """Hash of what decides the features: a change to the decoder or extractor empties the cache."""
+    digest = hashlib.sha256(CACHE_FORMAT.encode())
+    for module in (indexer.decode, indexer.features):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(f"{WINDOW_S} {EXCERPT_MIN_S}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_path(cache_dir: Path, path: Path, version: str) -> Path:
+    """Where the features of ``path`` (as it is now on disk) are kept."""
+    stat = path.stat()  # follows the corpus's symlinks to the installed file
+    key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version}"
+    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def excerpt_bounds(n: int, *, sr: int) -> list[tuple[int, int]]:
+    """Two disjoint ``WINDOW_S`` excerpts of ``n`` samples: the middle of each half."""
+    half, length = n // 2, round(WINDOW_S * sr)
+    if half < length:
+        raise ValueError(f"{n / sr:.1f} s is too short for two {WINDOW_S:g}-s excerpts")
+    return [
+        (start + (half - length) // 2, start + (half - length) // 2 + length) for start in (0, half)
+    ]
+
+
+def analyse(path: Path) -> TrackFeatures:
+    """Decode ``path`` as the library does, plus the whole track for the excerpts of long ones."""
+    features, decoded = extract_file_features(path, window_s=WINDOW_S)
+    excerpts = np.zeros((0, features.shape[0]))
+    if decoded.duration_s >= EXCERPT_MIN_S:
+        # A window longer than the track makes the decoder read it whole.
+        whole = decode_window(path, sr=SR, window_s=decoded.duration_s + 60.0)
+        excerpts = np.vstack(
+            [
+                extract_features(y=whole.y[lo:hi], sr=SR, path=path)
+                for lo, hi in excerpt_bounds(len(whole.y), sr=SR)
+            ]
+        )
+    return TrackFeatures(features, excerpts, float(decoded.duration_s))
+
+
+def _analyse_into(path: Path, target: Path) -> Path:
+    result = analyse(path)
+    tmp = target.with_name(f".{target.stem}.tmp.npz")
+    np.savez(tmp, features=result.features, excerpts=result.excerpts, duration_s=result.duration_s)
+    tmp.replace(target)
+    return target
+
+
+def load_features(
+    tracks: list[Track], cache_dir: Path, *, workers: int
+) -> tuple[list[TrackFeatures], int]:
+    """Every track's features, analysing the ones not cached yet; also how many were analysed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    version = code_version()
+    targets = [cache_path(cache_dir, t.path, version) for t in tracks]
+    todo = [
+        (t.path, target) for t, target in zip(tracks, targets, strict=True) if not target.exists()
+    ]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers, initializer=warm_worker) as pool:
+            for done, _ in enumerate(pool.map(_analyse_into, *zip(*todo, strict=True)), 1):
+                print(f"\r  analysed {done}/{len(todo)}", end="", flush=True)
+        print()
+    loaded = []
+    for target in targets:
+        with np.load(target) as npz:
+            loaded.append(TrackFeatures(npz["features"], npz["excerpts"], float(npz["duration_s"])))
+    return loaded, len(todo)
+
+
+def unit_rows(Z: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, so inner product is cosine."""
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    return np.divide(Z, norms, out=np.zeros_like(Z), where=norms > 0).astype(np.float32)
+
+
+def corpus_standardized(gtzan: Scaler) -> Callable[[np.ndarray, np.ndarray], Transform]:
+    """A fitter: the log features standardized with the means and spreads of the rows given."""
+
+    def fit(rows: np.ndarray, groups: np.ndarray) -> Transform:
+        # Standardizing the GTZAN-standardized values again is the same affine map as
+        # standardizing the log features directly with the rows' own statistics.
+        Z = gtzan.standardize(rows)
+        mean, scale = Z.mean(axis=0), Z.std(axis=0)
+        scale[scale == 0] = 1.0
+        return lambda X: unit_rows((gtzan.standardize(X) - mean) / scale)
+
+    return fit
+
+
+def evaluate(features: list[TrackFeatures], groups: np.ndarray, scaler: Scaler) -> dict[str, Any]:
+    """Every space's scores on the corpus."""
+    X = np.vstack([f.features for f in features])
+    long_rows = [i for i, f in enumerate(features) if len(f.excerpts)]
+    excerpts = np.vstack([features[i].excerpts for i in long_rows])
+    excerpt_tracks = np.repeat(long_rows, 2)
+    gtzan_standardized = replace(scaler, projection=None)
+    corpus_fit = corpus_standardized(scaler)
+    transforms: dict[str, Transform] = {
+        "default": scaler.transform,
+        "log-standardized (GTZAN)": gtzan_standardized.transform,
+        "log-standardized (corpus)": corpus_fit(X, groups),
+    }
+    spaces = {}
+    for name, transform in transforms.items():
+        spaces[name] = {
+            "dim": int(transform(X[:1]).shape[1]),
+            **space_report(
+                transform(X),
+                groups,
+                excerpt_vecs=transform(excerpts),
+                excerpt_tracks=excerpt_tracks,
+            ),
+        }
+    spaces["log-standardized (corpus), leave-one-soundtrack-out"] = {
+        "dim": spaces["log-standardized (corpus)"]["dim"],
+        **leave_one_group_out(
+            corpus_fit, X, groups, excerpts=excerpts, excerpt_tracks=excerpt_tracks
+        ),
+    }
+    # How often the default metric's genre posteriors saturate on music that is not GTZAN's.
+    n_classes = len(scaler.projection.classes)
+    posteriors = scaler.projection.transform(scaler.standardize(X))[:, :n_classes] ** 2
+    return {
+        "scaler_version": scaler.version,
+        "default_top_posterior_over_0.99": float(np.mean(posteriors.max(axis=1) > 0.99)),
+        "spaces": spaces,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The spaces side by side, chance on the first line."""
+    spaces = result["spaces"]
+    first = next(iter(spaces.values()))
+    columns = ("p@1", "p@5", "p@10", "exc@1", "rec@5", "hub")
+    lines = [f"{'space':<52} {'dim':>3} " + " ".join(f"{c:>6}" for c in columns)]
+    exc = first["excerpts"]
+    lines.append(
+        f"{'chance':<52} {'':>3} "
+        + " ".join(f"{first[f'precision@{k}']['chance']:>6.3f}" for k in (1, 5, 10))
+        + f" {exc['excerpt@1']['chance']:>6.3f} {exc['recall@5']['chance']:>6.3f}"
+    )
+    for name, space in spaces.items():
+        hub = space.get("hubness", {}).get("k_occurrence_skewness")
+        lines.append(
+            f"{name:<52} {space['dim']:>3} "
+            + " ".join(f"{space[f'precision@{k}']['value']:>6.3f}" for k in (1, 5, 10))
+            + f" {space['excerpts']['excerpt@1']['value']:>6.3f}"
+            + f" {space['excerpts']['recall@5']['value']:>6.3f}"
+            + (f" {hub:>6.2f}" if hub is not None else f" {'':>6}")
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Analyse what is not cached, score every space, print the table (and write JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--cache", type=Path, help="feature cache (default: beside the corpus, -features)"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the whole report here")
+    args = parser.parse_args()
+    cache_dir = args.cache or args.corpus.with_name(f"{args.corpus.name}-features")
+
+    tracks = corpus_tracks(args.corpus)
+    groups = np.array([t.soundtrack for t in tracks])
+    started = time.perf_counter()
+    features, analysed = load_features(tracks, cache_dir, workers=args.workers)
+    print(
+        f"{len(tracks)} tracks of {len(set(groups))} soundtracks, "
+        f"{sum(len(f.excerpts) > 0 for f in features)} of them >= {EXCERPT_MIN_S:g} s; "
+        f"{analysed} analysed, {len(tracks) - analysed} from {cache_dir}, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="soundalike-model-") as model_dir:
+        scaler = ensure_scaler(Path(model_dir))  # the library's: fitted on the bundled table
+    result = {
+        "corpus": {name: int(np.sum(groups == name)) for name in sorted(set(groups))},
+        **evaluate(features, groups, scaler),
+    }
+    print(table(result))
+    print(
+        "default metric: top genre posterior above 0.99 for "
+        f"{result['default_top_posterior_over_0.99']:.0%} of the tracks"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
