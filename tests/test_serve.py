@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from pathlib import Path
 
@@ -27,7 +28,11 @@ def test_access_log_line_per_request(
     with serving(env, log_path, workers=1, args=args) as base:
         with urllib.request.urlopen(f"{base}/api/songs?limit=3", timeout=30) as response:
             assert response.status == 200
-    # The server has stopped, so its log is complete.
+        # The worker writes its access line after answering; stopping it at once could lose the
+        # line before it reaches the file. Wait for it (long when expected, briefly when not).
+        deadline = time.monotonic() + (30.0 if logged else 2.0)
+        while '"GET /api/songs' not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
     log = log_path.read_text()
     assert "Serving" in log
     assert ('"GET /api/songs' in log) is logged
