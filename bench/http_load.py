@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from db import repo
 from db.models import features_to_bytes
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
@@ -68,36 +67,35 @@ def seed_library(library: Library, n: int) -> None:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     inserted = 0
-    with library.write_session() as session, session.begin():
-        while inserted < n:
-            count = min(BATCH, n - inserted)
-            gmm.random_state = inserted + 1
-            z, _ = gmm.sample(count)
-            raw = z[rng.permutation(count)] * std + mean
-            predictions = library.genre_model.predict(raw)
-            rows = []
-            for j, (features, prediction) in enumerate(zip(raw, predictions, strict=True)):
-                i = inserted + j
-                rows.append(
-                    {
-                        "path": f"/bench/music/{i:07d}.flac",
-                        "content_hash": f"{i:064x}",
-                        "size_bytes": 30_000_000,
-                        "mtime_ns": i,
-                        "title": f"Song {i}",
-                        "artist": f"Artist {i % 50_000}",
-                        "album": f"Album {i % 100_000}",
-                        "duration_s": 30.0,
-                        "features": features_to_bytes(features),
-                        "genre": prediction.label,
-                        "genre_confidence": prediction.confidence,
-                        "genre_probabilities": prediction.probabilities,
-                        "model_version": library.genre_model.version,
-                    }
-                )
-            repo.insert_songs_bulk(session, rows)
-            inserted += count
-            print(f"\r  inserted {inserted:,} rows", end="", flush=True)
+    while inserted < n:
+        count = min(BATCH, n - inserted)
+        gmm.random_state = inserted + 1
+        z, _ = gmm.sample(count)
+        raw = z[rng.permutation(count)] * std + mean
+        predictions = library.genre_model.predict(raw)
+        rows = []
+        for j, (features, prediction) in enumerate(zip(raw, predictions, strict=True)):
+            i = inserted + j
+            rows.append(
+                {
+                    "path": f"/bench/music/{i:07d}.flac",
+                    "content_hash": f"{i:064x}",
+                    "size_bytes": 30_000_000,
+                    "mtime_ns": i,
+                    "title": f"Song {i}",
+                    "artist": f"Artist {i % 50_000}",
+                    "album": f"Album {i % 100_000}",
+                    "duration_s": 30.0,
+                    "features": features_to_bytes(features),
+                    "genre": prediction.label,
+                    "genre_confidence": prediction.confidence,
+                    "genre_probabilities": prediction.probabilities,
+                    "model_version": library.genre_model.version,
+                }
+            )
+        library.insert_songs_bulk(rows)
+        inserted += count
+        print(f"\r  inserted {inserted:,} rows", end="", flush=True)
     print(f"\n  {n:,} rows bulk-inserted in {time.perf_counter() - start:.1f} s")
 
 
@@ -209,8 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(environ={}, overrides={"data_dir": args.data_dir})
     library = Library(settings)
-    with library.session() as session:
-        have = repo.count_songs(session)
+    have = library.count_songs()
     if have == 0:
         print(f"Seeding {args.songs:,} songs into {settings.database_url}")
         seed_library(library, args.songs)
@@ -291,12 +288,11 @@ def main() -> None:
         server.wait(timeout=30)
         log.close()
     library = Library(settings)
-    with library.session() as session:
-        start = time.perf_counter()
-        repo.list_songs_after(session, after_id=have - 100, limit=50)
-        keyset_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    library.list_songs_after(after_id=have - 100, limit=50)
+    keyset_ms = (time.perf_counter() - start) * 1000
     library.close()
-    print(f"keyset page after id {have - 100:,}   {keyset_ms:8.1f} ms (repo.list_songs_after)")
+    print(f"keyset page after id {have - 100:,}   {keyset_ms:8.1f} ms (Library.list_songs_after)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,9 +20,10 @@ from sqlalchemy.orm import Session
 from db import repo
 from db.models import Song, features_to_bytes
 from db.repo import SongRow
-from db.session import open_database, single_reader, writer
+from db.session import open_database, writer
 from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import NotFoundError, StoreError
+from indexer.library_reads import LibraryReads
 from indexer.model.scaler import Scaler, ensure_scaler
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
@@ -51,8 +51,11 @@ class Neighbour:
     score: float
 
 
-class Library:
-    """One user's library: database, scaler, genre model and vector index."""
+class Library(LibraryReads):
+    """One user's library: database, scaler, genre model and vector index.
+
+    Reads of songs (get, list, search, labels, raw features) come from `LibraryReads`.
+    """
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
         self.settings = settings
@@ -61,14 +64,6 @@ class Library:
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
-
-    @cached_property
-    def _single_reader(self) -> Engine:
-        return single_reader(self.engine)
-
-    def session(self) -> Session:
-        """A new ORM session for reading; objects stay usable after commit."""
-        return Session(self.engine, expire_on_commit=False)
 
     def write_session(self) -> Session:
         """A new ORM session for writing: on SQLite it waits for other writers up front."""
@@ -95,6 +90,23 @@ class Library:
     def vectors(self, raw: np.ndarray) -> np.ndarray:
         """Raw features [shape=(n, 57)] to unit vectors [shape=(n, 57)] for the index."""
         return self.scaler.transform(np.atleast_2d(raw))
+
+    def song_vectors(self, songs: Sequence[Song | SongRow], index: VectorIndex) -> np.ndarray:
+        """The songs' unit vectors [shape=(n, d)]: from ``index``, else their transformed features.
+
+        The indexed vector is what neighbours were compared with, so it is preferred; a song not
+        yet in this index (or an index kind that cannot give vectors back) falls back to the
+        scaler, which is what the next sync will store.
+        """
+        found = [index.reconstruct(song.id) for song in songs]
+        missing = [i for i, vector in enumerate(found) if vector is None]
+        if missing:
+            fresh = self.vectors(np.vstack([songs[i].feature_vector for i in missing]))
+            for i, vector in zip(missing, fresh, strict=True):
+                found[i] = vector
+        if not found:
+            return np.zeros((0, self.scaler.dim), dtype=np.float32)
+        return np.vstack([np.asarray(vector, dtype=np.float32) for vector in found])
 
     # --- writing -------------------------------------------------------------------------
 
@@ -140,22 +152,15 @@ class Library:
             song.path = new_path
             song.mtime_ns = mtime_ns
 
+    def insert_songs_bulk(self, rows: Sequence[dict[str, object]]) -> None:
+        """Insert ready-made rows in one statement (seeding benchmarks); no genre prediction."""
+        with self.write_session() as session, session.begin():
+            repo.insert_songs_bulk(session, rows)
+
     def remove_songs(self, ids: Iterable[int]) -> int:
         """Delete songs by id from the database (call :meth:`sync_index` after)."""
         with self.write_session() as session, session.begin():
             return repo.delete_songs(session, ids)
-
-    def resolve_song(self, ref: str) -> Song:
-        """A song by numeric id or by file path."""
-        with self.session() as session:
-            song = None
-            if ref.isdigit():
-                song = repo.get_song(session, int(ref))
-            if song is None:
-                song = repo.get_song_by_path(session, str(Path(ref).expanduser().absolute()))
-        if song is None:
-            raise NotFoundError(f"no song with id or path {ref!r}")
-        return song
 
     def relabel_genres(self) -> int:
         """Predict every song's genre again with the current model; returns songs changed."""
@@ -175,9 +180,7 @@ class Library:
 
     def stats(self) -> dict[str, object]:
         """Counts and versions for ``soundalike stats`` and the health endpoint."""
-        with self.session() as session:
-            songs = repo.count_songs(session)
-            genres = repo.genre_counts(session)
+        songs, genres = self.count_songs(), self.genre_counts()
         manifest = read_manifest(self.settings.index_dir)
         return {
             "data_dir": str(self.settings.data_dir),
@@ -204,7 +207,7 @@ class Library:
         """
         with write_lock(self.settings.index_dir):
             index, manifest = self._load_for_sync()
-            with self.session() as session:
+            with self._session() as session:
                 db_ids = repo.all_ids(session)
                 synced_at = session.scalar(select(func.max(Song.updated_at)))
                 kind = target_kind(
@@ -248,7 +251,7 @@ class Library:
 
         ``kind`` overrides the configured kind for this rebuild (``auto`` picks by size).
         """
-        with write_lock(self.settings.index_dir), self.session() as session:
+        with write_lock(self.settings.index_dir), self._session() as session:
             synced_at = session.scalar(select(func.max(Song.updated_at)))
             n = repo.count_songs(session)
             resolved = resolve_kind(
@@ -309,13 +312,13 @@ class Library:
             if vector is not None
             else []
         )
-        songs = self._song_rows([song_id, *(i for i, _ in hits)])
+        songs = self.song_rows([song_id, *(i for i, _ in hits)])
         song = songs.get(song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
         if vector is None:  # in the database but not yet in this index: transform its features
             return song, self.similar_to_vector(
-                self.vectors(song.feature_vector)[0], k=k, exclude={song_id}, index=index
+                self.song_vectors([song], index)[0], k=k, exclude={song_id}, index=index
             )
         return song, self._neighbours(hits, songs)
 
@@ -331,12 +334,7 @@ class Library:
         if index is None:
             index, _ = self.load_index()
         hits = self._search(index, vector, k=k, exclude=exclude or set())
-        return self._neighbours(hits, self._song_rows([i for i, _ in hits]))
-
-    def _song_rows(self, ids: Sequence[int]) -> dict[int, SongRow]:
-        """What an answer shows of these songs: one SELECT, no ORM objects, no BEGIN."""
-        with self._single_reader.connect() as connection:
-            return repo.get_song_rows(connection, ids)
+        return self._neighbours(hits, self.song_rows([i for i, _ in hits]))
 
     @staticmethod
     def _search(

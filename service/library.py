@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from flask import Response, current_app, jsonify
 
-from db import repo
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.state import state
@@ -88,17 +87,10 @@ def song_map() -> SongMap:
     if cached is not None and cached.generation == manifest.generation:
         return cached
     with _map_lock:
-        id_parts, raw_parts = [], []
-        with st.library.session() as session:
-            every = repo.all_ids(session)
-            wanted = sample_ids(every, MAP_POINTS)
-            for ids, raw in repo.iter_features(
-                session, None if len(wanted) == len(every) else wanted
-            ):
-                id_parts.append(ids)
-                raw_parts.append(raw)
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
-        vectors = st.library.vectors(np.vstack(raw_parts)) if raw_parts else np.zeros((0, 1))
+        every = st.library.all_ids()
+        wanted = sample_ids(every, MAP_POINTS)
+        ids, raw = st.library.raw_features(None if len(wanted) == len(every) else wanted)
+        vectors = st.library.vectors(raw) if len(ids) else np.zeros((0, 1))
         xy, explained = project_2d(vectors)
         fresh = SongMap(manifest.generation, ids, xy, explained, total=len(every))
         current_app.extensions["soundalike_map"] = fresh
@@ -111,9 +103,7 @@ def library_stats() -> Response:
     """Songs per genre (most first) and how far the index is behind the database."""
     st = state()
     index, manifest = st.index()
-    with st.library.session() as session:
-        songs = repo.count_songs(session)
-        genres = repo.genre_counts(session)
+    songs, genres = st.library.count_songs(), st.library.genre_counts()
     return jsonify(
         {
             "songs": songs,
@@ -138,8 +128,7 @@ def library_map() -> Response:
     larger library), with title and genre for colouring and tooltips."""
     st = state()
     mapped = song_map()
-    with st.library.session() as session:
-        labels = repo.song_labels(session, mapped.ids.tolist())
+    labels = st.library.song_labels(mapped.ids.tolist())
     points: list[dict[str, Any]] = []
     for song_id, (x, y) in zip(mapped.ids.tolist(), mapped.xy.tolist(), strict=True):
         label = labels.get(song_id)

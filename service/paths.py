@@ -9,8 +9,7 @@ from flask import Response, jsonify
 from indexer.walks.path import PathStep, find_path
 from service import schemas
 from service.api_blueprint import Blueprint
-from service.errors import ApiError
-from service.query_fields import MAX_SONG_ID
+from service.songs import check_song_ids
 from service.state import state
 
 bp = Blueprint("paths", __name__, url_prefix="/api")
@@ -43,10 +42,7 @@ def song_path(query: dict[str, Any]) -> Response:
     """
     start, end, steps = query["start"], query["end"], query["steps"]
     direction = query.get("direction")
-    for song_id in (start, end):
-        if song_id > MAX_SONG_ID:
-            # No such id can exist (ids are 32-bit in PostgreSQL): unknown, not malformed.
-            raise ApiError(404, "not_found", f"no song with id {song_id}")
+    check_song_ids([start, end])
     st = state()
     index, _ = st.index()
     path = find_path(st.library, start, end, steps=steps, direction=direction, index=index)

@@ -35,8 +35,7 @@ from indexer.recommend.rerank import Anchor, Dropped
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.errors import ApiError
-from service.query_fields import MAX_SONG_ID
-from service.songs import check_song_id, genre_json, get_song_or_404, song_json
+from service.songs import check_song_id, check_song_ids, genre_json, get_song_or_404, song_json
 from service.state import state
 
 bp = Blueprint("similar", __name__, url_prefix="/api")
@@ -198,9 +197,7 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
     """The ``k`` songs nearest to the seeds (centroid or per-seed union), away from ``not``."""
     query = neighbour_query(values)
     seeds: list[int] = values["seed"]
-    unknown = [i for i in [*seeds, *query.negatives] if i > MAX_SONG_ID]
-    if unknown:
-        raise ApiError(404, "not_found", f"no song with id {unknown[0]}")
+    check_song_ids([*seeds, *query.negatives])
     ctx = context()
     seed_songs, result = recommend_for_seeds(
         ctx,

@@ -6,16 +6,16 @@ import functools
 import hmac
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from flask import Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from db import repo
 from db.models import Song
-from db.repo import SongRow
+from db.repo import ListingKey, SongRow
+from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
 from service import schemas
@@ -37,10 +37,22 @@ _AUDIO = {
 }
 
 
+def song_not_found(song_id: int) -> ApiError:
+    """The one 404 for an unknown song id, whichever route meets it."""
+    return ApiError(404, "not_found", f"no song with id {song_id}")
+
+
+def check_song_ids(ids: Iterable[int]) -> None:
+    """404 for an id no song can have (ids are 32-bit in PostgreSQL): unknown, not malformed."""
+    for song_id in ids:
+        if song_id > MAX_SONG_ID:
+            raise song_not_found(song_id)
+
+
 def check_song_id(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """404 for a song id in the path that no song can have (ids are 32-bit in PostgreSQL)."""
-    if values and values.get("song_id", 0) > MAX_SONG_ID:
-        raise ApiError(404, "not_found", f"no song with id {values['song_id']}")
+    """404 for a song id in the path that no song can have."""
+    if values and "song_id" in values:
+        check_song_ids([values["song_id"]])
 
 
 bp.url_value_preprocessor(check_song_id)
@@ -48,11 +60,11 @@ bp.url_value_preprocessor(check_song_id)
 
 def get_song_or_404(song_id: int) -> Song:
     """The song with this id; `ApiError` 404 when there is none."""
-    with state().library.session() as session:
-        song = repo.get_song(session, song_id)
-    if song is None:
-        raise ApiError(404, "not_found", f"no song with id {song_id}")
-    return song
+    check_song_ids([song_id])
+    try:
+        return state().library.get_song(song_id)
+    except NotFoundError:
+        raise song_not_found(song_id) from None
 
 
 def top_genres(probabilities: dict[str, float], n: int = 3) -> list[dict[str, Any]]:
@@ -96,8 +108,7 @@ def health() -> Response:
     """Liveness plus what is loaded: songs in the database, vectors in the index."""
     st = state()
     index, manifest = st.index()
-    with st.library.session() as session:
-        songs = repo.count_songs(session)
+    songs = st.library.count_songs()
     return jsonify(
         {
             "status": "ok",
@@ -120,12 +131,11 @@ def list_songs(query: dict[str, Any]) -> Response:
     """
     q, cursor = query.get("q"), query.get("cursor")
     limit, offset = query["limit"], query["offset"]
-    with state().library.session() as session:
-        if cursor:
-            items = repo.list_songs_page(session, q=q, limit=limit, after=decode_cursor(cursor))
-            total = repo.count_matching(session, q=q)
-        else:
-            items, total = repo.search_songs(session, q=q, limit=limit, offset=offset)
+    library = state().library
+    if cursor:
+        items, total = library.list_songs_page(q=q, limit=limit, after=decode_cursor(cursor))
+    else:
+        items, total = library.search_songs(q=q, limit=limit, offset=offset)
     last = items[-1] if len(items) == limit else None
     return jsonify(
         {
@@ -134,7 +144,7 @@ def list_songs(query: dict[str, Any]) -> Response:
             "limit": limit,
             "offset": offset,
             "next_cursor": (
-                encode_cursor(repo.ListingKey(last.artist, last.title, last.id)) if last else None
+                encode_cursor(ListingKey(last.artist, last.title, last.id)) if last else None
             ),
         }
     )
@@ -256,7 +266,7 @@ def delete_song(song_id: int) -> Response:
     """Admin: remove a song from the library (its file stays)."""
     st = state()
     if not st.library.remove_songs([song_id]):
-        raise ApiError(404, "not_found", f"no song with id {song_id}")
+        raise song_not_found(song_id)
     manifest = st.library.sync_index()
     st.reader.refresh()
     return jsonify({"removed": song_id, "index_generation": manifest.generation})

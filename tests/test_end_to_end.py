@@ -35,10 +35,7 @@ def demo_library(tmp_path_factory: pytest.TempPathFactory, trained_model_dir: Pa
 
 
 def test_each_recording_finds_its_other_encoding_first(demo_library: Library) -> None:
-    with demo_library.session() as session:
-        from db import repo
-
-        songs, _ = repo.search_songs(session, q=None, limit=100, offset=0)
+    songs, _ = demo_library.search_songs(q=None, limit=100, offset=0)
     by_path = {Path(s.path).name: s for s in songs}
     misses = []
     for name, song in by_path.items():

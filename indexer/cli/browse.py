@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from db import repo
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.audio.features import extract_file_features
 from indexer.cli.context import EXIT_SKIPPED, display_song, library_of, settings_of
@@ -24,8 +23,7 @@ from indexer.errors import FileError
 def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
     """List songs with their ids and genres."""
     library = library_of(ctx)
-    with library.session() as session:
-        songs, total = repo.search_songs(session, q=query, limit=limit, offset=0)
+    songs, total = library.search_songs(q=query, limit=limit, offset=0)
     for song in songs:
         click.echo(f"{song.id:>6}  {song.genre or '?':<10} {display_song(song)}")
     click.echo(f"{len(songs)} of {total} song(s).")

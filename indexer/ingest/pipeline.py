@@ -20,7 +20,7 @@ from pathlib import Path
 import threadpoolctl
 from tqdm import tqdm
 
-from db import repo
+from db.repo import FileState
 from indexer.audio.analyse import (
     Skipped,
     SongRecord,
@@ -65,15 +65,14 @@ class Plan:
 def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) -> Plan:
     """Compare files on disk with the rows; ``root`` also lets rows under it be removed."""
     plan = Plan()
-    with library.session() as session:
-        states = repo.file_states(session)
+    states = library.file_states()
     on_disk: dict[str, os.stat_result] = {}
     for path in paths:
         try:
             on_disk[str(path)] = path.stat()
         except OSError as exc:
             plan.skipped.append(Skipped(str(path), exc.strerror or str(exc)))
-    missing: list[repo.FileState] = []
+    missing: list[FileState] = []
     if root is not None:
         prefix = str(root).rstrip(os.sep) + os.sep
         missing = [
@@ -81,7 +80,7 @@ def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) ->
             for p, s in states.items()
             if (p.startswith(prefix) or p == str(root)) and p not in on_disk
         ]
-    missing_by_size: dict[int, list[repo.FileState]] = {}
+    missing_by_size: dict[int, list[FileState]] = {}
     for state in missing:
         missing_by_size.setdefault(state.size_bytes, []).append(state)
     gone_ids = {s.id for s in missing}
@@ -103,7 +102,7 @@ def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) ->
     return plan
 
 
-def _same_content(path: Path, candidates: list[repo.FileState]) -> repo.FileState | None:
+def _same_content(path: Path, candidates: list[FileState]) -> FileState | None:
     try:
         digest = file_hash(path)
     except OSError:
@@ -203,8 +202,7 @@ def index_paths(
     if plan.removed:
         report.removed = library.remove_songs(plan.removed)
 
-    with library.session() as session:
-        known = set(repo.file_states(session))
+    known = set(library.file_states())
     if plan.to_analyse:
         # Fit or load the scaler and genre model now, so the progress bar times only analysis.
         library.prepare()

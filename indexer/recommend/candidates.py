@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db import repo
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
-from indexer.errors import NotFoundError
 from indexer.library import Library, Neighbour
 from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
@@ -55,8 +53,7 @@ def traits(song: Song) -> SongTraits:
 
 def song_vector(ctx: Context, song: Song) -> np.ndarray:
     """The song's indexed vector, or its transform when the index does not hold it yet."""
-    vector = ctx.index.reconstruct(song.id)
-    return vector if vector is not None else ctx.library.vectors(song.feature_vector)[0]
+    return ctx.library.song_vectors([song], ctx.index)[0]
 
 
 def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> list[Candidate]:
@@ -66,8 +63,7 @@ def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> l
         for i, s in zip(ids[0], scores[0], strict=True)
         if i >= 0 and int(i) not in skip
     ]
-    with ctx.library.session() as session:
-        rows = repo.candidate_rows(session, [i for i, _ in hits])
+    rows = ctx.library.candidate_rows([i for i, _ in hits])
     candidates = []
     for song_id, score in hits:
         row = rows.get(song_id)
@@ -90,8 +86,7 @@ def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> l
 
 def _neighbours(ctx: Context, kept: Sequence[Candidate]) -> list[Neighbour]:
     """Full songs for the candidates kept, in their order (a song removed meanwhile is left out)."""
-    with ctx.library.session() as session:
-        songs = repo.get_songs(session, [c.id for c in kept])
+    songs = ctx.library.get_songs([c.id for c in kept])
     return [Neighbour(songs[c.id], c.score) for c in kept if c.id in songs]
 
 
@@ -165,11 +160,7 @@ def recommend_for_seeds(
     neither do their near-duplicates. `NotFoundError` names an unknown id.
     """
     wanted = list(dict.fromkeys([*seeds, *negatives]))
-    with ctx.library.session() as session:
-        songs = repo.get_songs(session, wanted)
-    missing = [i for i in wanted if i not in songs]
-    if missing:
-        raise NotFoundError(f"no song with id {missing[0]}")
+    songs = ctx.library.require_songs(wanted)
     seed_songs = [songs[i] for i in dict.fromkeys(seeds)]
     positive = np.vstack([song_vector(ctx, s) for s in seed_songs])
     negative = (

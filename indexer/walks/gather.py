@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db import repo
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library
@@ -40,16 +39,9 @@ class Track:
 
 def tracks(library: Library, index: VectorIndex, ids: Sequence[int]) -> list[Track]:
     """The songs of ``ids`` that still exist, in the order given, with their vectors."""
-    with library.session() as session:
-        songs = repo.get_songs(session, list(ids))
+    songs = library.get_songs(ids)
     found = [songs[i] for i in ids if i in songs]
-    vectors: list[np.ndarray | None] = [index.reconstruct(song.id) for song in found]
-    missing = [i for i, v in enumerate(vectors) if v is None]
-    if missing:
-        # Not readable back from this index kind (or not indexed yet): transform the features.
-        fresh = library.vectors(np.vstack([found[i].feature_vector for i in missing]))
-        for i, vector in zip(missing, fresh, strict=True):
-            vectors[i] = vector
+    vectors = library.song_vectors(found, index)
     return [
         Track(song, _unit(np.asarray(vector, dtype=np.float64)))
         for song, vector in zip(found, vectors, strict=True)

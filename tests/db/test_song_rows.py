@@ -32,8 +32,7 @@ def test_song_rows_equal_orm_songs(library: Library) -> None:
                     model_version="m",
                 )
             )
-    with library.session() as session:
-        songs = repo.get_songs(session, [1, 2, 3, 99])
+    songs = library.get_songs([1, 2, 3, 99])
     with single_reader(library.engine).connect() as connection:
         rows = repo.get_song_rows(connection, [3, 1, 2, 99])
     assert sorted(rows) == sorted(songs) == [1, 2, 3]

@@ -75,9 +75,7 @@ def test_sync_repairs_an_index_left_behind_by_a_crash(library: Library, table_ro
     library.write_songs([record(9, X[900]), record(50, X[50])])
     manifest = library.sync_index()
     index, _ = load_index(library.settings.index_dir)
-    with library.session() as session:
-        db_ids = sorted(s.id for s in session.query(Song).all())
-    assert sorted(index.ids().tolist()) == db_ids
+    assert sorted(index.ids().tolist()) == library.all_ids().tolist()
     assert manifest.count == 9
     np.testing.assert_allclose(index.reconstruct(ids[9]), library.vectors(X[900])[0], atol=1e-6)
 
@@ -89,7 +87,7 @@ def test_stale_rows_are_found_by_time_even_if_the_index_has_their_id(
     [song_id] = library.write_songs([record(3, X[3])])
     library.sync_index()
     # Simulate an update committed after the last sync whose index save never happened.
-    with library.session() as session, session.begin():
+    with library.write_session() as session, session.begin():
         session.execute(
             update(Song)
             .where(Song.id == song_id)

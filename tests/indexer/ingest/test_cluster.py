@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
-from db import repo
 from indexer.audio.analyse import SongRecord
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
@@ -60,8 +59,7 @@ def test_index_on_a_cluster_writes_every_song_to_postgresql(
     assert "7/7" in result.output  # the progress bar ran to the end
     library = Library(settings)
     try:
-        with library.session() as session:
-            states = repo.file_states(session)
+        states = library.file_states()
         assert sorted(Path(p).name for p in states) == sorted(
             p.name for p in music.iterdir() if p.name != "broken.mp3"
         )

@@ -54,10 +54,7 @@ def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Pat
     report = index_paths(library, scan_library(music), root=music)
     assert (report.added, report.updated, report.moved, report.removed) == (1, 1, 1, 1)
     index, _ = load_index(library.settings.index_dir)
-    with library.session() as session:
-        from db import repo
-
-        states = repo.file_states(session)
+    states = library.file_states()
     assert sorted(Path(p).name for p in states) == ["moved.flac", "new.wav", "tone220.wav"]
     assert sorted(index.ids().tolist()) == sorted(s.id for s in states.values())
 
