@@ -9,7 +9,6 @@ import click
 
 from indexer.cli.context import EXIT_SKIPPED, library_of, print_skipped, settings_of
 from indexer.errors import IndexerError
-from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import AUDIO_EXTENSIONS, expand_paths, has_audio, scan_library
 
 
@@ -48,6 +47,10 @@ def index_cmd(
 
     Folder symlinks are followed, and a file reachable by several paths is indexed once.
     """
+    # Imported here, not at the top: the pipeline brings librosa and its numba kernels, which
+    # ``remove`` and ``rebuild`` (same module) never use.
+    from indexer.ingest.pipeline import index_paths
+
     root = Path(os.path.abspath(root))
     paths = scan_library(root)
     if not paths:
@@ -79,6 +82,8 @@ def index_cmd(
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Add (or refresh) tracks; a running service answers with them within a second."""
+    from indexer.ingest.pipeline import index_paths  # librosa, only for the commands that analyse
+
     empty = [path for path in paths if path.is_dir() and not has_audio(path)]
     if empty:
         raise _no_audio(empty, nothing_done="Nothing was added.")
