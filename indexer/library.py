@@ -38,6 +38,7 @@ from indexer.vectors.store import Manifest, load_index, read_manifest, save_inde
 if TYPE_CHECKING:
     from indexer.audio.analyse import SongRecord
     from indexer.model.genre import GenreModel, GenrePrediction
+    from indexer.model.genre_training import FitProgress
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
 SYNC_SLACK = timedelta(seconds=5)
@@ -83,9 +84,19 @@ class Library(LibraryReads):
 
         return ensure_genre_model(self.settings.model_dir)
 
-    def prepare(self) -> None:
-        """Load (or on a fresh data dir, fit and save) the scaler and the genre model."""
-        _ = self.scaler, self.genre_model
+    def prepare(self, *, training_progress: FitProgress | None = None) -> None:
+        """Load (or on a fresh data dir, fit and save) the scaler and the genre model.
+
+        ``training_progress`` hears of the genre model's fits when it has to be trained.
+        """
+        _ = self.scaler
+        if "genre_model" not in self.__dict__:
+            from indexer.model.genre_training import ensure_genre_model  # XGBoost, see above
+
+            # Filled in here, not through the property, so the first training can report.
+            self.__dict__["genre_model"] = ensure_genre_model(
+                self.settings.model_dir, progress=training_progress
+            )
 
     def vectors(self, raw: np.ndarray) -> np.ndarray:
         """Raw features [shape=(n, 57)] to unit vectors [shape=(n, 57)] for the index."""

@@ -11,7 +11,6 @@ import click
 import numpy as np
 
 from indexer.audio.feature_columns import FEATURE_NAMES
-from indexer.audio.features import extract_file_features
 from indexer.cli.context import EXIT_SKIPPED, display_song, library_of, settings_of
 from indexer.errors import FileError
 
@@ -22,6 +21,9 @@ from indexer.errors import FileError
 @click.pass_context
 def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
     """List songs with their ids and genres."""
+    # Imported here: `repo` brings SQLAlchemy, which ``features`` (same module) has no use for.
+    from db import repo
+
     library = library_of(ctx)
     songs, total = library.search_songs(q=query, limit=limit, offset=0)
     for song in songs:
@@ -54,6 +56,9 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     """Print the 57 GTZAN features of audio files (filename first, table column order)."""
+    # Imported here so ``features --help`` and ``songs`` do not load librosa and its kernels.
+    from indexer.audio.features import extract_file_features
+
     window_s = settings_of(ctx).window_s
     rows: list[tuple[str, np.ndarray]] = []
     failed = False

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from db.models import Song
-from indexer.ingest.pipeline import Skipped
-from indexer.library import Library
-from indexer.settings import Settings
+if TYPE_CHECKING:
+    from db.models import Song
+    from indexer.ingest.pipeline import Skipped
+    from indexer.library import Library
+    from indexer.settings import Settings
 
 # Exit status when the run finished but some files were skipped (reported on stderr).
 EXIT_SKIPPED = 3
@@ -20,6 +23,10 @@ def settings_of(ctx: click.Context) -> Settings:
 
 def library_of(ctx: click.Context) -> Library:
     """The run's one `Library`, opened on first use and closed when the command ends."""
+    # Imported here, not at the top: `Library` brings SQLAlchemy and FAISS, which commands that
+    # never open the library (``features``, ``--help``) should not pay for.
+    from indexer.library import Library
+
     obj = ctx.find_root().obj
     if "library" not in obj:
         library = Library(obj["settings"])

@@ -12,8 +12,10 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +52,30 @@ from indexer.model.gtzan_table import (
 from indexer.model.scaler import locked
 
 log = logging.getLogger(__name__)
+
+# Called with (fits done, fits in all) once before the first fit and after each one, so a caller
+# can show training progress without this module printing anything.
+FitProgress = Callable[[int, int], None]
+
+
+class _FitCounter:
+    """Counts finished fits (they finish on pool threads) and reports each to a `FitProgress`."""
+
+    def __init__(self, total: int, progress: FitProgress | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+        self._lock = threading.Lock()
+        if progress is not None:
+            progress(0, total)
+
+    def watch(self, future: Future) -> None:
+        future.add_done_callback(self._finished)
+
+    def _finished(self, _: Future) -> None:
+        with self._lock:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
 
 _N_SPLITS = 5
 
@@ -223,8 +249,12 @@ def _out_of_fold(
     params: dict[str, Any],
     seed: int,
     blend_linear: bool,
+    splits: dict[str, list[Fold]] | None = None,
+    counter: _FitCounter | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     classes = [str(c) for c in np.unique(table.labels)]
+    if splits is None:
+        splits = evaluation_splits(table, seed=seed)
     pending = {
         name: [
             pool.submit(
@@ -238,8 +268,12 @@ def _out_of_fold(
             )
             for fold in folds
         ]
-        for name, folds in evaluation_splits(table, seed=seed).items()
+        for name, folds in splits.items()
     }
+    if counter is not None:
+        for futures in pending.values():
+            for future in futures:
+                counter.watch(future)
     predictions = {name: [f.result() for f in futures] for name, futures in pending.items()}
     for folds in predictions.values():
         _calibrate_folds(table, folds)
@@ -300,21 +334,34 @@ def train_genre_model(
     seed: int = 0,
     n_jobs: int | None = None,
     blend_linear: bool = False,
+    progress: FitProgress | None = None,
 ) -> GenreModel:
     """Fit the classifier on every row of ``table``; with ``evaluate``, also cross-validate it.
 
     ``n_jobs`` is how many fits run at once, one thread each; None uses every core.
     ``blend_linear`` averages the trees' probabilities with a logistic regression's (opt-in; by
-    default XGBoost is the classifier and no logistic regression is fitted).
+    default XGBoost is the classifier and no logistic regression is fitted). ``progress`` hears
+    of every fit (the final one and one per fold), from the pool's threads.
     """
     params = dict(DEFAULT_PARAMS)
     started = time.perf_counter()
+    splits = evaluation_splits(table, seed=seed) if evaluate else {}
+    counter = _FitCounter(1 + sum(len(folds) for folds in splits.values()), progress)
     with _pool(n_jobs) as pool:
         final = pool.submit(
             _fit, table.X, table.labels, params=params, seed=seed, blend_linear=blend_linear
         )
+        counter.watch(final)
         predictions = (
-            _out_of_fold(pool, table, params=params, seed=seed, blend_linear=blend_linear)
+            _out_of_fold(
+                pool,
+                table,
+                params=params,
+                seed=seed,
+                blend_linear=blend_linear,
+                splits=splits,
+                counter=counter,
+            )
             if evaluate
             else {}
         )
@@ -348,10 +395,13 @@ def train_genre_model(
     )
 
 
-def ensure_genre_model(model_dir: Path, *, table_path: Path | None = None) -> GenreModel:
+def ensure_genre_model(
+    model_dir: Path, *, table_path: Path | None = None, progress: FitProgress | None = None
+) -> GenreModel:
     """Load the model in ``model_dir``; on first need train it (with evaluation) and save it.
 
-    Trains on ``table_path``, or the bundled GTZAN table. A lock file serializes concurrent
+    Trains on ``table_path``, or the bundled GTZAN table; ``progress`` hears of the training's
+    fits, and is never called when a saved model is loaded. A lock file serializes concurrent
     callers, so two processes starting together train once and both get the same model. A
     present but corrupt model raises `ModelError` instead of being retrained silently.
     """
@@ -361,6 +411,6 @@ def ensure_genre_model(model_dir: Path, *, table_path: Path | None = None) -> Ge
             return load_genre_model(model_dir)
         path = bundled_table_path() if table_path is None else Path(table_path)
         log.info("no genre model in %s; training one on %s", model_dir, path)
-        model = train_genre_model(load_table(path), evaluate=True)
+        model = train_genre_model(load_table(path), evaluate=True, progress=progress)
         save_genre_model(model, model_dir)
         return model

@@ -9,7 +9,8 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 
-from indexer.cli import main, similar_cmd
+from indexer.cli import main
+from indexer.cli.similar import similar_cmd
 from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, K, Parameter
 from indexer.settings import Settings
 

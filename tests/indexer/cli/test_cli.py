@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
+from indexer.cli.indexing import TRAINING_MESSAGE
 from indexer.settings import Settings
 from tests.conftest import write_tone
 
@@ -268,3 +270,32 @@ def test_a_path_without_audio_is_an_error_and_changes_nothing(
     assert f"no audio files found in {empty}, {music} (" in added.output
     assert "Nothing was added." in added.output
     assert json.loads(invoke(runner, settings, "stats", "--json").output)["songs"] == 4
+
+
+def test_first_run_says_it_trains_and_times_the_scan_apart(
+    runner: CliRunner, tmp_path: Path, music: Path
+) -> None:
+    # A fresh data dir with no model: the run trains the genre model before analysing anything.
+    # SQLite only: the database plays no part in what is printed, and training takes seconds.
+    data_dir = tmp_path / "fresh"
+    env = {"SOUNDALIKE_DATA_DIR": str(data_dir), "DATABASE_URL": ""}
+    result = runner.invoke(main, ["index", str(music), "--workers", "1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    training = result.output.index(TRAINING_MESSAGE)
+    # tqdm's indexing bar counts tracks; the training bar before it counts fits.
+    assert training < result.output.index("track")
+    assert "fit" in result.output[training:]
+    summary = re.search(
+        r"Scanned 4 file\(s\) in ([\d.]+) s after ([\d.]+) s preparing", result.output
+    )
+    assert summary, result.output
+    scanned_s, prepared_s = map(float, summary.groups())
+    # Training on the full GTZAN table takes seconds; analysing four 2 s tones on warm kernels
+    # takes well under that, so a scan time that included the training would exceed it.
+    assert prepared_s > scanned_s
+    assert (data_dir / "model").is_dir()
+
+    again = runner.invoke(main, ["index", str(music), "--workers", "1"], env=env)
+    assert again.exit_code == 0, again.output
+    assert TRAINING_MESSAGE not in again.output

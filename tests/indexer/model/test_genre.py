@@ -29,7 +29,11 @@ from indexer.model.genre import (
     save_genre_model,
 )
 from indexer.model.genre_linear import LinearPart
-from indexer.model.genre_training import ensure_genre_model, train_genre_model
+from indexer.model.genre_training import (
+    ensure_genre_model,
+    evaluation_splits,
+    train_genre_model,
+)
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 
 
@@ -401,3 +405,22 @@ def test_booster_without_the_linear_inputs_raises(saved: Path) -> None:
     (saved / META_FILENAME).write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="shape does not match"):
         load_genre_model(saved)
+
+
+def test_training_reports_every_fit(table: FeatureTable) -> None:
+    # Every tenth song: enough rows for stratified folds, few enough for seconds of training.
+    rows = np.arange(0, len(table), 10)
+    small = FeatureTable(
+        filenames=[table.filenames[i] for i in rows],
+        X=table.X[rows],
+        labels=table.labels[rows],
+        groups=None,
+        sha256="every-tenth",
+    )
+    heard: list[tuple[int, int]] = []
+    train_genre_model(small, evaluate=True, seed=0, progress=lambda *step: heard.append(step))
+
+    total = heard[0][1]
+    # One final fit and one per fold of every evaluation split, each heard once, in order.
+    assert total == 1 + sum(len(folds) for folds in evaluation_splits(small).values())
+    assert heard == [(done, total) for done in range(total + 1)]
