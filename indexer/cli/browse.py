@@ -21,9 +21,6 @@ from indexer.errors import FileError
 @click.pass_context
 def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
     """List songs with their ids and genres."""
-    # Imported here: `repo` brings SQLAlchemy, which ``features`` (same module) has no use for.
-    from db import repo
-
     library = library_of(ctx)
     songs, total = library.search_songs(q=query, limit=limit, offset=0)
     for song in songs:
