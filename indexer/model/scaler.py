@@ -12,7 +12,6 @@ index.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -26,6 +25,7 @@ import numpy as np
 
 from indexer.audio.feature_columns import FEATURE_NAMES, N_FEATURES
 from indexer.errors import ModelError
+from indexer.files import file_lock
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 from indexer.model.metric import Projection, fit_projection
 
@@ -288,16 +288,18 @@ def refit_scaler(model_dir: Path, table: FeatureTable, *, metric: str = DEFAULT_
     return scaler
 
 
+# Fitting the scaler takes seconds and training the genre model on a large table minutes: a
+# process still waiting after an hour is behind a holder that is stuck, and should say so.
+MODEL_LOCK_TIMEOUT_S = 3600.0
+
+
 @contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (created with its folder if needed)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(lock_path: Path, *, timeout_s: float = MODEL_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock that makes concurrent processes fit or train a model once; `ModelError` if
+    it cannot be had within ``timeout_s`` (an hour: far beyond any fit, so only a stuck holder).
+    """
+    with file_lock(lock_path, timeout_s=timeout_s, error=ModelError):
+        yield
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from typing import Any
 import faiss
 
 from indexer.errors import StoreError
+from indexer.files import file_lock
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import KIND_FLAT, apply_search_params, kind_of
 
@@ -181,26 +182,14 @@ def load_index(index_dir: Path, *, mmap: bool = False) -> tuple[VectorIndex, Man
 
 @contextmanager
 def write_lock(index_dir: Path, *, timeout_s: float = 600.0) -> Iterator[None]:
-    """Serialize writers of the index across processes (an advisory ``flock``)."""
-    import fcntl
+    """Serialize writers of the index across processes; `StoreError` after ``timeout_s``.
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_NAME, "a+") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreError(
-                        f"another soundalike process holds {index_dir / LOCK_NAME}"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    A sync or rebuild holds it for as long as it reads the rows and writes a generation, which
+    on a large library is minutes, not hours: ten minutes of waiting means the holder is stuck,
+    and the writer says so instead of hanging. Readers never take it (they follow the manifest).
+    """
+    with file_lock(index_dir / LOCK_NAME, timeout_s=timeout_s, error=StoreError):
+        yield
 
 
 class IndexReader:
