@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.ingest.pipeline import index_paths
-from tests.conftest import ROOT, make_settings, multipart, write_tone
+from tests.helpers import ROOT, make_settings, multipart, write_tone
 from tests.reliability.conftest import AUTH
 
 

@@ -15,7 +15,7 @@ from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
 from indexer.settings import Settings
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 
 def invoke(runner: CliRunner, settings: Settings, *args: str):
