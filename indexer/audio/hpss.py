@@ -136,10 +136,11 @@ def hpss_signals(
     perc[:] = median_filter(S, size=KERNEL_SIZE, axis=-2)
     mask_harm, mask_perc = _softmasks(harm, perc)
     dtype = np.float32 if D.dtype == np.complex64 else np.float64
-    return tuple(  # type: ignore[return-value]
+    y_harmonic, y_percussive = (
         librosa.istft((S * mask) * phase, dtype=dtype, n_fft=n_fft, hop_length=hop_length, length=n)
         for mask in (mask_harm, mask_perc)
     )
+    return y_harmonic, y_percussive
 
 
 def _softmasks(harm: np.ndarray, perc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
