@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -41,7 +42,7 @@ K = 10
 N_QUERIES = 1000
 
 
-def gtzan_sampler(seed: int = 0):  # type: ignore[no-untyped-def]
+def gtzan_sampler(seed: int = 0) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """``(real table vectors, draw(n) -> unit vectors)`` from a mixture fitted to GTZAN."""
     table = load_table(bundled_table_path())
     scaler = fit_scaler(table.X, source_sha256="bench", labels=table.labels, metric=DEFAULT_METRIC)

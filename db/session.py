@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -54,7 +54,7 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             cursor = dbapi_conn.cursor()
             enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -63,7 +63,7 @@ def create_db_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # no implicit BEGIN: _sqlite_begin emits it
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             options = conn.get_execution_options()
             if options.get(SINGLE_READ_OPTION, False):
                 return  # one statement is atomic on its own; BEGIN would only cost a round trip
@@ -73,7 +73,7 @@ def create_db_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
 
     @event.listens_for(engine, "begin")
-    def _pg_write_lock(conn) -> None:  # type: ignore[no-untyped-def]
+    def _pg_write_lock(conn: Connection) -> None:
         if conn.get_execution_options().get(WRITER_OPTION, False):
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
 

@@ -44,3 +44,11 @@ class NotFoundError(IndexerError):
 
 class UnreachableError(IndexerError):
     """No walk through the library meets the request, e.g. the goal breaks the tempo direction."""
+
+
+class ParameterError(IndexerError, ValueError):
+    """A function was called with an argument outside what it accepts (a caller's mistake).
+
+    It is also a `ValueError`, so code that caught the bare `ValueError` raised before still
+    catches it.
+    """

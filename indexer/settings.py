@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -50,7 +51,7 @@ def load_settings(
     """Build settings from defaults, then ``SOUNDALIKE_*``/``DATABASE_URL``, then ``overrides``."""
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("SOUNDALIKE_DATA_DIR") or default_data_dir(env)).expanduser()
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "data_dir": data_dir,
         "database_url": env.get("DATABASE_URL") or "",
         "admin_token": env.get("SOUNDALIKE_ADMIN_TOKEN") or None,
@@ -69,7 +70,7 @@ def load_settings(
         values["index_threshold"] = max(1, int(env["SOUNDALIKE_INDEX_THRESHOLD"]))
     values.update(overrides or {})
     values["data_dir"] = Path(str(values["data_dir"])).expanduser().resolve()
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)
     if not settings.database_url:
         settings = replace(
             settings, database_url=f"sqlite:///{settings.data_dir / 'soundalike.db'}"

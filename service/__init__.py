@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from indexer.library import Library
 from indexer.settings import load_settings
@@ -13,12 +14,18 @@ from indexer.vectors.store import IndexReader
 from service.state import ServiceState
 
 
+class _InsertionOrderJSON(DefaultJSONProvider):
+    """JSON bodies keep their keys in the order the code builds them; Flask would sort them."""
+
+    sort_keys = False
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then the environment, then ``config`` (settings field names)."""
     settings = load_settings(overrides=config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = _InsertionOrderJSON(app)
     library = Library(settings)
     app.extensions["soundalike"] = ServiceState(
         settings=settings, library=library, reader=IndexReader(settings.index_dir)

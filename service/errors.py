@@ -31,30 +31,30 @@ def register(app: Flask) -> None:
     """Turn each error family into the JSON shape with the right status."""
 
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):  # type: ignore[no-untyped-def]
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
         return json_error(exc.status, exc.error, exc.message)
 
     @app.errorhandler(NotFoundError)
-    def _not_found(exc: NotFoundError):  # type: ignore[no-untyped-def]
+    def _not_found(exc: NotFoundError) -> tuple[Response, int]:
         return json_error(404, "not_found", str(exc))
 
     @app.errorhandler(UnreachableError)
-    def _unreachable(exc: UnreachableError):  # type: ignore[no-untyped-def]
+    def _unreachable(exc: UnreachableError) -> tuple[Response, int]:
         # The songs exist but no walk between them meets the request: nothing found there.
         return json_error(404, "unreachable", str(exc))
 
     @app.errorhandler(FileError)
-    def _bad_audio(exc: FileError):  # type: ignore[no-untyped-def]
+    def _bad_audio(exc: FileError) -> tuple[Response, int]:
         return json_error(400, "bad_audio", f"cannot analyse the upload: {exc.reason}")
 
     @app.errorhandler(ModelError)
     @app.errorhandler(StoreError)
-    def _unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unavailable(exc: Exception) -> tuple[Response, int]:
         log.error("library unavailable: %s", exc)
         return json_error(503, "unavailable", str(exc))
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException) -> tuple[Response, int]:
         code = (exc.name or "error").lower().replace(" ", "_")
         if exc.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
@@ -62,7 +62,7 @@ def register(app: Flask) -> None:
         return json_error(exc.code or 500, code, exc.description or exc.name)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
         # Log the trace for the operator; the client gets no internals.
         log.exception("unhandled error")
         return json_error(500, "internal_error", "internal error; see the server log")

@@ -8,6 +8,6 @@ bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
-def index():  # type: ignore[no-untyped-def]
+def index() -> str:
     """The single-page front end; it talks to the JSON API."""
     return render_template("index.html")

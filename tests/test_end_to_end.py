@@ -17,7 +17,7 @@ import pytest
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
-from tests.conftest import CLI, DEMO_LIBRARY, make_settings, multipart, serving, write_tone
+from tests.helpers import CLI, DEMO_LIBRARY, make_settings, multipart, serving, write_tone
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_settings, serving
+from tests.helpers import make_settings, serving
 
 
 @pytest.mark.parametrize(("args", "logged"), [((), True), (("--no-access-log",), False)])

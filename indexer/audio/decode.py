@@ -20,7 +20,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from indexer.errors import DecodeError
+from indexer.errors import DecodeError, ParameterError
 
 # Frames per soundfile read when salvaging a damaged file or counting frames: small enough that
 # a decoder error late in the file still leaves everything before it.
@@ -88,7 +88,7 @@ def decode_window(
         samples), with a short reason.
     """
     if sr <= 0 or window_s <= 0 or slack_s < 0:
-        raise ValueError(
+        raise ParameterError(
             f"need sr > 0, window_s > 0, slack_s >= 0; got {sr}, {window_s}, {slack_s}"
         )
     path = Path(path)

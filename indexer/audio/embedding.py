@@ -23,7 +23,7 @@ import librosa
 import numpy as np
 import soxr
 
-from indexer.errors import FeatureError, ModelError, TooShortError
+from indexer.errors import FeatureError, ModelError, ParameterError, TooShortError
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -141,7 +141,7 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise ValueError(f"need mono samples [shape=(n,)], got shape {y.shape}")
+        raise ParameterError(f"need mono samples [shape=(n,)], got shape {y.shape}")
     if not np.isfinite(y).all():
         raise FeatureError(path, "non-finite samples")
     if sr != SR and y.size:
@@ -196,7 +196,7 @@ def run_model(
     """
     patches = np.ascontiguousarray(patches, dtype=np.float32)
     if patches.ndim != 3 or patches.shape[1:] != (PATCH_FRAMES, N_MELS):
-        raise ValueError(
+        raise ParameterError(
             f"need patches [shape=(n, {PATCH_FRAMES}, {N_MELS})], got shape {patches.shape}"
         )
     session = _session(model)

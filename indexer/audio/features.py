@@ -19,7 +19,7 @@ import numpy as np
 from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.feature_columns import FEATURE_NAMES, N_FEATURES, N_MFCC
 from indexer.audio.hpss import hpss_signals
-from indexer.errors import FeatureError, TooShortError
+from indexer.errors import FeatureError, ParameterError, TooShortError
 
 SR = 22050
 """The rate GTZAN was analysed at; features at other rates are not comparable with the table."""
@@ -91,7 +91,7 @@ def _checked(y: np.ndarray, sr: int, path: str | Path) -> np.ndarray:
     """``y`` as float32 once it is known to be mono, long enough and finite."""
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), got shape {y.shape}")
+        raise ParameterError(f"expected mono samples of shape (n,), got shape {y.shape}")
     if y.size < MIN_DURATION_S * sr:
         raise TooShortError(path, f"{y.size / sr:.2f} s of audio, need at least {MIN_DURATION_S} s")
     if not np.isfinite(y).all():

@@ -7,8 +7,10 @@ missing or unreadable tags is still indexed, under its file name.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mutagen
 
@@ -53,12 +55,16 @@ def read_tags(path: Path) -> Tags:
     )
 
 
-def _first(tags: object, key: str) -> str | None:
-    """First non-empty value of ``key``, stripped; ``None`` if absent or unreadable."""
+def _first(tags: Mapping[str, Any] | None, key: str) -> str | None:
+    """First non-empty value of ``key``, stripped; ``None`` if absent or unreadable.
+
+    ``tags`` is a mutagen tag block (easy ID3, Vorbis comments, MP4 atoms): mapping-like, with
+    values that are lists of strings for well-formed files and anything for broken ones.
+    """
     if tags is None:
         return None
     try:
-        values = tags.get(key)  # type: ignore[attr-defined]
+        values = tags.get(key)
     except Exception:  # noqa: BLE001 - same reason as in read_tags: tags are optional
         return None
     if values is None:

@@ -18,6 +18,8 @@ import numba
 import numpy as np
 import scipy.ndimage
 
+from indexer.errors import ParameterError
+
 KERNEL_SIZE = 31
 """librosa's default HPSS median width, in frames (harmonic) and bins (percussive)."""
 
@@ -39,9 +41,9 @@ def median_filter(S: np.ndarray, *, size: int, axis: int) -> np.ndarray:
     np.ndarray [shape=(f, t), dtype=S.dtype]
     """
     if size % 2 != 1:
-        raise ValueError(f"size must be odd, got {size}")
+        raise ParameterError(f"size must be odd, got {size}")
     if S.ndim != 2:
-        raise ValueError(f"expected a 2-d spectrogram, got shape {S.shape}")
+        raise ParameterError(f"expected a 2-d spectrogram, got shape {S.shape}")
     if S.shape[axis] <= size // 2:
         # scipy reflects repeatedly when the window is wider than twice the axis; too rare
         # (clips under a third of a second) to reproduce here.
@@ -134,10 +136,11 @@ def hpss_signals(
     perc[:] = median_filter(S, size=KERNEL_SIZE, axis=-2)
     mask_harm, mask_perc = _softmasks(harm, perc)
     dtype = np.float32 if D.dtype == np.complex64 else np.float64
-    return tuple(  # type: ignore[return-value]
+    y_harmonic, y_percussive = (
         librosa.istft((S * mask) * phase, dtype=dtype, n_fft=n_fft, hop_length=hop_length, length=n)
         for mask in (mask_harm, mask_perc)
     )
+    return y_harmonic, y_percussive
 
 
 def _softmasks(harm: np.ndarray, perc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -157,7 +157,7 @@ def evaluate_cmd(table: Path | None, out: Path | None, as_json: bool, blend_line
     click.echo(f"{report['seconds']:.0f} s")
 
 
-def _format_mean(value: object) -> str:
+def _format_mean(value: float | dict[str, float]) -> str:
     if isinstance(value, dict):
         return f"{value['mean']:.3f} ± {value['std']:.3f}"
-    return f"{float(value):.3f}"  # type: ignore[arg-type]
+    return f"{float(value):.3f}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -36,6 +36,9 @@ from indexer.recommend.options import (
     neighbour_query,
 )
 
+# A click command function: decorators that add options return it as they got it.
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class FiniteFloatRange(click.FloatRange):
     """A float range that also refuses nan, which compares as inside any range."""
@@ -53,7 +56,7 @@ def _at_most_ids(ctx: click.Context, param: click.Parameter, ids: tuple[int, ...
     return ids
 
 
-def click_option(parameter: Parameter) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def click_option(parameter: Parameter) -> Callable[[F], F]:
     """The click option of one declared parameter, with its type, limits and default."""
     names = (parameter.option, parameter.key)
     if parameter.kind == "flag":
@@ -74,7 +77,7 @@ def click_option(parameter: Parameter) -> Callable[[Callable[..., Any]], Callabl
     )
 
 
-def with_neighbour_options(command):  # type: ignore[no-untyped-def]
+def with_neighbour_options(command: F) -> F:
     """Add the neighbour query's options, declared in `indexer.recommend.options`."""
     for parameter in reversed((K, *SEEDS, *RERANK)):
         command = click_option(parameter)(command)

@@ -15,6 +15,7 @@ import faiss
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from indexer.errors import ParameterError
 from indexer.evaluation.hubness import hubness
 from indexer.evaluation.rerank import rerank_report
 from indexer.evaluation.walks import walk_report
@@ -59,9 +60,9 @@ def neighbour_precision(
     train_labels = np.asarray(train_labels)
     test_labels = np.asarray(test_labels)
     if not 1 <= k <= len(train_labels):
-        raise ValueError(f"k={k} must be between 1 and the {len(train_labels)} training songs")
+        raise ParameterError(f"k={k} must be between 1 and the {len(train_labels)} training songs")
     if len(test_labels) == 0:
-        raise ValueError("no test songs")
+        raise ParameterError("no test songs")
     neighbours = _search(train_vecs, test_vecs, k)
     return float(np.mean(train_labels[neighbours] == test_labels[:, None]))
 
@@ -80,7 +81,7 @@ def leave_one_out_precision(vecs: np.ndarray, labels: np.ndarray, *, k: int) -> 
     labels = np.asarray(labels)
     n = len(labels)
     if not 1 <= k < n:
-        raise ValueError(f"k={k} must be between 1 and {n - 1} (the other songs)")
+        raise ParameterError(f"k={k} must be between 1 and {n - 1} (the other songs)")
     neighbours = _search(vecs, vecs, k + 1)
     # Drop the song itself by index, not by rank: an exact duplicate ties with it.
     kept = np.empty((n, k), dtype=neighbours.dtype)

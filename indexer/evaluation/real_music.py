@@ -24,6 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from indexer.errors import ParameterError
 from indexer.evaluation.hubness import hubness
 
 KS = (1, 5, 10)
@@ -54,7 +55,7 @@ def nearest_others(vecs: np.ndarray, *, k: int, queries: np.ndarray | None = Non
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     n = len(vecs)
     if not 1 <= k < n:
-        raise ValueError(f"k={k} must be between 1 and {n - 1} (the other rows)")
+        raise ParameterError(f"k={k} must be between 1 and {n - 1} (the other rows)")
     rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     index = faiss.IndexFlatIP(vecs.shape[1])
     index.add(vecs)
@@ -128,7 +129,7 @@ def _excerpt_ranks(
 def _check_pairs(tracks: np.ndarray) -> None:
     _, counts = np.unique(tracks, return_counts=True)
     if len(counts) < 2 or (counts != 2).any():
-        raise ValueError("excerpt retrieval needs two excerpts of each of at least two tracks")
+        raise ParameterError("excerpt retrieval needs two excerpts of each of at least two tracks")
 
 
 def _excerpt_entry(ranks: np.ndarray, n_excerpts: int, *, k: int) -> dict[str, Any]:
@@ -207,7 +208,7 @@ def space_report(
     }
     if excerpt_vecs is not None:
         if excerpt_tracks is None:
-            raise ValueError("excerpt_vecs needs excerpt_tracks")
+            raise ParameterError("excerpt_vecs needs excerpt_tracks")
         report["excerpts"] = excerpt_retrieval(excerpt_vecs, excerpt_tracks)
     report["hubness"] = k_occurrence_hubness(vecs, k=min(hub_k, len(vecs) - 1))
     return report
@@ -252,10 +253,10 @@ def leave_one_group_out(
     groups = np.asarray(groups)
     names = np.unique(groups)
     if len(names) < 2:
-        raise ValueError("leave-one-group-out needs at least two groups")
+        raise ParameterError("leave-one-group-out needs at least two groups")
     if excerpts is not None:
         if excerpt_tracks is None:
-            raise ValueError("excerpts need excerpt_tracks")
+            raise ParameterError("excerpts need excerpt_tracks")
         excerpt_tracks = np.asarray(excerpt_tracks)
         _check_pairs(excerpt_tracks)
     k_max, hits, ranks, per_group = max(ks), [], [], {}

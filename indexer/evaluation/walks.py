@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from indexer.audio.analyse import SongRecord
+from indexer.errors import ParameterError
 from indexer.library import Library
 from indexer.model.genre import save_genre_model
 from indexer.model.genre_training import train_genre_model
@@ -83,7 +84,7 @@ def cross_genre_pairs(
     """``n`` random pairs of row indices whose genres differ (a pair may come up twice)."""
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
-        raise ValueError("cross-genre pairs need at least two genres")
+        raise ParameterError("cross-genre pairs need at least two genres")
     pairs: list[tuple[int, int]] = []
     while len(pairs) < n:
         a, b = rng.choice(len(labels), size=2, replace=False)

@@ -28,10 +28,11 @@ import xgboost as xgb
 
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.errors import ModelError
+from indexer.files import atomic_path
 from indexer.model.calibration import apply_temperature
 from indexer.model.genre_labels import UNCERTAIN, UNCERTAIN_BELOW
 from indexer.model.genre_linear import LinearPart
-from indexer.model.scaler import as_feature_matrix, atomic_path
+from indexer.model.scaler import as_feature_matrix
 
 BOOSTER_FILENAME = "genre_model.json"
 META_FILENAME = "genre_model.meta.json"

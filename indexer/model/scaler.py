@@ -12,12 +12,9 @@ index.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ import numpy as np
 
 from indexer.audio.feature_columns import FEATURE_NAMES, N_FEATURES
 from indexer.errors import ModelError
+from indexer.files import file_lock, write_atomic
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 from indexer.model.metric import Projection, fit_projection
 
@@ -198,7 +196,7 @@ def save_scaler(scaler: Scaler, path: Path) -> None:
         "log_columns": list(scaler.log_columns),
         "projection": None if scaler.projection is None else scaler.projection.to_json(),
     }
-    _write_atomic(Path(path), (json.dumps(document, indent=1) + "\n").encode())
+    write_atomic(Path(path), (json.dumps(document, indent=1) + "\n").encode())
 
 
 def load_scaler(path: Path) -> Scaler:
@@ -288,41 +286,18 @@ def refit_scaler(model_dir: Path, table: FeatureTable, *, metric: str = DEFAULT_
     return scaler
 
 
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (created with its folder if needed)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+# Fitting the scaler takes seconds and training the genre model on a large table minutes: a
+# process still waiting after an hour is behind a holder that is stuck, and should say so.
+MODEL_LOCK_TIMEOUT_S = 3600.0
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
-
-    The temporary name keeps the suffix, since some writers (XGBoost) choose the format by it.
+def locked(lock_path: Path, *, timeout_s: float = MODEL_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock that makes concurrent processes fit or train a model once; `ModelError` if
+    it cannot be had within ``timeout_s`` (an hour: far beyond any fit, so only a stuck holder).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        tmp_path.chmod(0o644)
-        with open(tmp_path, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    with file_lock(lock_path, timeout_s=timeout_s, error=ModelError):
+        yield
 
 
 def as_feature_matrix(raw: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ files here may be deleted at any time and rebuilt with ``soundalike rebuild``.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import faiss
 
 from indexer.errors import StoreError
+from indexer.files import atomic_path, file_lock, remove_stale_temporaries, write_atomic
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import KIND_FLAT, apply_search_params, kind_of
 
@@ -68,23 +68,6 @@ def read_manifest(index_dir: Path) -> Manifest | None:
         raise StoreError(f"index manifest {path} has unexpected fields: {exc}") from exc
 
 
-def _write_atomically(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def save_index(
     index: VectorIndex,
     index_dir: Path,
@@ -102,9 +85,8 @@ def save_index(
     previous = read_manifest(index_dir)
     generation = (previous.generation if previous else 0) + 1
     index_file = f"vectors.{generation}.faiss"
-    _write_atomically(
-        index_dir / index_file, lambda tmp: faiss.write_index(index.faiss_index, str(tmp))
-    )
+    with atomic_path(index_dir / index_file) as tmp:
+        faiss.write_index(index.faiss_index, str(tmp))
     manifest = Manifest(
         generation=generation,
         count=len(index),
@@ -118,9 +100,8 @@ def save_index(
         params=index.params,
         masked=index.masked,
     )
-    _write_atomically(
-        index_dir / MANIFEST_NAME,
-        lambda tmp: tmp.write_text(json.dumps(asdict(manifest), indent=2) + "\n"),
+    write_atomic(
+        index_dir / MANIFEST_NAME, (json.dumps(asdict(manifest), indent=2) + "\n").encode()
     )
     _remove_old_generations(index_dir, keep={index_file, previous.index_file if previous else ""})
     return manifest
@@ -132,26 +113,7 @@ def _remove_old_generations(index_dir: Path, *, keep: set[str]) -> None:
         if path.name not in keep:
             path.unlink(missing_ok=True)
     # A writer killed mid-write leaves its temporary file (up to the index's size) behind.
-    for path in index_dir.glob(".*.tmp"):
-        if not _writer_alive(path):
-            path.unlink(missing_ok=True)
-
-
-def _writer_alive(tmp: Path) -> bool:
-    """Whether the process named in a temporary file's name (``.NAME.PID.tmp``) still runs."""
-    try:
-        pid = int(tmp.name.rsplit(".", 2)[-2])
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
+    remove_stale_temporaries(index_dir)
 
 
 def load_index(index_dir: Path, *, mmap: bool = False) -> tuple[VectorIndex, Manifest]:
@@ -181,26 +143,14 @@ def load_index(index_dir: Path, *, mmap: bool = False) -> tuple[VectorIndex, Man
 
 @contextmanager
 def write_lock(index_dir: Path, *, timeout_s: float = 600.0) -> Iterator[None]:
-    """Serialize writers of the index across processes (an advisory ``flock``)."""
-    import fcntl
+    """Serialize writers of the index across processes; `StoreError` after ``timeout_s``.
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_NAME, "a+") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreError(
-                        f"another soundalike process holds {index_dir / LOCK_NAME}"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    A sync or rebuild holds it for as long as it reads the rows and writes a generation, which
+    on a large library is minutes, not hours: ten minutes of waiting means the holder is stuck,
+    and the writer says so instead of hanging. Readers never take it (they follow the manifest).
+    """
+    with file_lock(index_dir / LOCK_NAME, timeout_s=timeout_s, error=StoreError):
+        yield
 
 
 class IndexReader:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from db.models import Song
-from indexer.errors import NotFoundError, UnreachableError
+from indexer.errors import NotFoundError, ParameterError, UnreachableError
 from indexer.library import Library
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
@@ -83,9 +83,9 @@ def find_path(
 ) -> SongPath:
     """Walk from ``start_id`` to ``end_id`` in at most ``steps`` moves (see the module doc)."""
     if steps < 1:
-        raise ValueError("steps must be at least 1")
+        raise ParameterError("steps must be at least 1")
     if direction is not None and direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        raise ParameterError(f"direction must be one of {', '.join(DIRECTIONS)}")
     if index is None:
         index, _ = library.load_index()
     found = {t.song.id: t for t in tracks(library, index, [start_id, end_id])}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from db.models import Song
-from indexer.errors import NotFoundError
+from indexer.errors import NotFoundError, ParameterError
 from indexer.library import Library
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
@@ -90,9 +90,9 @@ def build_playlist(
     Seeds count towards ``length`` and towards the artist cap; a repeated seed is used once.
     """
     if length < 1:
-        raise ValueError("length must be at least 1")
+        raise ParameterError("length must be at least 1")
     if not 0.0 <= weight_previous <= 1.0:
-        raise ValueError("weight_previous must lie in [0, 1]")
+        raise ParameterError("weight_previous must lie in [0, 1]")
     if index is None:
         index, _ = library.load_index()
     seed_ids = list(dict.fromkeys(seed_ids))

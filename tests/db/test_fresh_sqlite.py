@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 from db.session import SQLITE_BUSY_TIMEOUT_S, enable_wal
@@ -12,7 +14,7 @@ ROUNDS = 30
 PROCESSES = 3
 
 
-def _open_and_write(path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+def _open_and_write(path: str, barrier: Barrier, results: Queue[str]) -> None:
     try:
         barrier.wait(timeout=30)
         # What every engine connection does first, then what migrating does: a write.

@@ -9,15 +9,10 @@ import pytest
 from flask import Flask
 
 from indexer.ingest.pipeline import index_paths
-from tests.conftest import create_pg_database, drop_pg_database, make_settings, write_tone
+from tests.helpers import create_pg_database, drop_pg_database, make_settings, write_tones
 
 ADMIN_TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def write_tones(root: Path, freqs: list[int], *, seconds: float = 1.5) -> list[Path]:
-    """Short noisy tones, one per frequency: quick to analyse, distinct features."""
-    return [write_tone(root / f"tone{f}.wav", freq_hz=f, seconds=seconds) for f in freqs]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -16,8 +16,8 @@ import numpy as np
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.vectors.store import load_index
-from tests.conftest import CLI
-from tests.conftest import start_server as serve_process
+from tests.helpers import CLI
+from tests.helpers import start_server as serve_process
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:

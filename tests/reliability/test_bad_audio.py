@@ -18,7 +18,7 @@ from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.settings import Settings
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 SR = 22050
 RNG = np.random.default_rng(5)

@@ -14,7 +14,7 @@ import pytest
 
 from indexer.settings import Settings
 from indexer.vectors.store import load_index, read_manifest
-from tests.reliability.conftest import write_tones
+from tests.helpers import write_tones
 from tests.reliability.procs import (
     assert_consistent,
     cli_env,

@@ -6,15 +6,17 @@ import ast
 import dataclasses
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from indexer.ingest.pipeline import index_paths
-from tests.conftest import ROOT, make_settings, multipart, write_tone
+from tests.helpers import ROOT, make_settings, multipart, write_tone
 from tests.reliability.conftest import AUTH
 
 
@@ -24,7 +26,7 @@ def client(filled_app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def tuned(filled_app: Flask) -> Iterator:  # type: ignore[type-arg]
+def tuned(filled_app: Flask) -> Iterator[Callable[..., None]]:
     """Change the service's settings for one test, then put them back."""
     st = filled_app.extensions["soundalike"]
     original = st.settings
@@ -40,7 +42,7 @@ def first_song(client: FlaskClient) -> dict:
     return client.get("/api/songs?limit=1").get_json()["items"][0]
 
 
-def assert_json_error(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_json_error(response: TestResponse, status: int) -> dict:
     assert response.status_code == status, response.data[:200]
     assert response.mimetype == "application/json"
     body = response.get_json()
@@ -49,7 +51,9 @@ def assert_json_error(response, status: int) -> dict:  # type: ignore[no-untyped
     return body
 
 
-def test_uploads_longer_than_the_limit_get_413(client: FlaskClient, tuned, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_longer_than_the_limit_get_413(
+    client: FlaskClient, tuned: Callable[..., None], tmp_path: Path
+) -> None:
     tuned(max_upload_duration_s=1.0)
     body, headers = multipart(write_tone(tmp_path / "long.wav", seconds=2.0))
     response = client.post("/api/similar", data=body, headers=headers)
@@ -57,8 +61,8 @@ def test_uploads_longer_than_the_limit_get_413(client: FlaskClient, tuned, tmp_p
 
 
 def test_slow_upload_analysis_times_out_with_504(
-    client: FlaskClient, tuned, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    client: FlaskClient, tuned: Callable[..., None], tmp_path: Path
+) -> None:
     tuned(upload_timeout_s=0.001)
     body, headers = multipart(write_tone(tmp_path / "clip.wav", seconds=1.0))
     response = client.post("/api/similar", data=body, headers=headers)
@@ -74,7 +78,7 @@ def test_an_unexpected_error_is_a_json_500_without_internals(
     app = create_app({"data_dir": settings.data_dir})
 
     @app.get("/api/boom-for-test")
-    def boom():  # type: ignore[no-untyped-def]
+    def boom() -> NoReturn:
         raise RuntimeError("secret internals /etc/passwd")
 
     response = app.test_client().get("/api/boom-for-test")
@@ -169,7 +173,7 @@ class _Exploit:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
         return (os.mkdir, (self.path,))
 
 

@@ -48,7 +48,7 @@ def test_api_conforms_to_its_document(filled_app: Flask) -> None:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-        def check(case) -> None:  # type: ignore[no-untyped-def]
+        def check(case: schemathesis.Case) -> None:
             label = case.operation.label
             CASES.append(label)
             # A schema cannot say "decodable audio" or "a cursor this service returned": random

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from db.session import current_revision, head_revision
 from indexer.settings import Settings
-from tests.reliability.conftest import write_tones
+from tests.helpers import write_tones
 from tests.reliability.procs import CLI, assert_consistent, cli_env
 
 MIGRATE = "import sys; from db.session import open_database; open_database(sys.argv[1]).dispose()"

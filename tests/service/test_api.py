@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.ingest.pipeline import index_paths
-from tests.conftest import multipart, write_tone
+from tests.helpers import multipart, write_tone
 
 AUTH = {"Authorization": "Bearer s3cret"}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.conftest import CLI, DEMO_LIBRARY, ROOT, make_settings, serving
+from tests.helpers import CLI, DEMO_LIBRARY, ROOT, make_settings, serving
 
 pytestmark = pytest.mark.slow
 

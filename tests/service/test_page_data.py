@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from indexer.ingest.pipeline import index_paths
 from service import library
 from service.library import project_2d, sample_ids
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 AUTH = {"Authorization": "Bearer s3cret"}
 

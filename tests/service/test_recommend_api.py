@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import mutagen
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from indexer.ingest.pipeline import index_paths
-from tests.conftest import write_tone
+from tests.helpers import write_tags, write_tone
 
 # (file, frequency, title, artist, album); "One (Remastered)" is a copy of "One"'s audio.
 SONGS = [
@@ -23,24 +22,15 @@ SONGS = [
 ]
 
 
-def _tag(path: Path, **values: str) -> None:
-    audio = mutagen.File(path, easy=True)
-    if audio.tags is None:
-        audio.add_tags()
-    for key, value in values.items():
-        audio[key] = value
-    audio.save()
-
-
 @pytest.fixture
 def tagged(app: Flask, tmp_path: Path) -> FlaskClient:
     root = tmp_path / "music"
     for name, freq, title, artist, album in SONGS:
         path = write_tone(root / name, freq_hz=freq, seconds=2.0)
-        _tag(path, title=title, artist=artist, album=album)
+        write_tags(path, title=title, artist=artist, album=album)
     copy = root / "one-remastered.flac"
     shutil.copy(root / "one.flac", copy)
-    _tag(copy, title="One (Remastered)", artist="Ann", album="Best Of")
+    write_tags(copy, title="One (Remastered)", artist="Ann", album="Best Of")
     index_paths(app.extensions["soundalike"].library, sorted(root.glob("*.flac")), root=root)
     return app.test_client()
 

@@ -12,7 +12,7 @@ import pytest
 
 from indexer.audio.decode import decode_window
 from indexer.errors import DecodeError
-from tests.indexer.conftest import (
+from tests.helpers import (
     CLIPS_DIR,
     GTZAN_DIR,
     SR,

@@ -34,7 +34,7 @@ from indexer.audio.embedding import (
     tag_names,
 )
 from indexer.errors import FeatureError, ModelError, TooShortError
-from tests.indexer.conftest import CLIPS_DIR, silence, sine
+from tests.helpers import CLIPS_DIR, silence, sine
 
 ROOT = Path(__file__).resolve().parents[3]
 REFERENCES = np.load(ROOT / "tests" / "data" / "musicnn_references.npz")

@@ -17,7 +17,7 @@ from indexer.audio.features import (
     feature_series,
 )
 from indexer.errors import FeatureError, TooShortError
-from tests.indexer.conftest import (
+from tests.helpers import (
     CLIPS_DIR,
     GTZAN_DIR,
     click,

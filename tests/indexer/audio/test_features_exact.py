@@ -12,7 +12,7 @@ from bench.reference import reference_features
 from indexer.audio.decode import decode_window
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.audio.features import SR, extract_features
-from tests.indexer.conftest import GTZAN_DIR, click, noise, silence, sine
+from tests.helpers import GTZAN_DIR, click, noise, silence, sine
 
 DEMO = Path(__file__).resolve().parents[3] / "demo" / "library"
 

@@ -5,21 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import mutagen
 import pytest
 
 from indexer.audio.file_tags import Tags, read_tags
-from tests.indexer.conftest import sine
-
-
-def _tag(path: Path, **values: str) -> None:
-    """Write easy tags (title, artist, album) with mutagen, adding a tag block if needed."""
-    audio = mutagen.File(path, easy=True)
-    if audio.tags is None:
-        audio.add_tags()
-    for key, value in values.items():
-        audio[key] = value
-    audio.save()
+from tests.helpers import sine, write_tags
 
 
 @pytest.mark.parametrize(
@@ -30,7 +19,7 @@ def test_written_tags_are_read_back(
     audio_file: Callable[..., Path], name: str, kwargs: dict[str, str]
 ) -> None:
     path = audio_file(name, sine(seconds=3.0), **kwargs)
-    _tag(path, title="  Blue in Green ", artist="Bill Evans", album="Kind of Blue")
+    write_tags(path, title="  Blue in Green ", artist="Bill Evans", album="Kind of Blue")
 
     tags = read_tags(path)
 
@@ -42,7 +31,7 @@ def test_written_tags_are_read_back(
 
 def test_blank_tags_count_as_missing(audio_file: Callable[..., Path]) -> None:
     path = audio_file("late_night.flac", sine())
-    _tag(path, title="   ", artist="", album="Night Songs")
+    write_tags(path, title="   ", artist="", album="Night Songs")
 
     tags = read_tags(path)
 

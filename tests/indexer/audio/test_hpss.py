@@ -9,7 +9,7 @@ import scipy.ndimage
 
 from indexer.audio.decode import decode_window
 from indexer.audio.hpss import hpss_signals, median_filter
-from tests.indexer.conftest import GTZAN_DIR
+from tests.helpers import GTZAN_DIR
 
 
 @pytest.fixture(scope="module")

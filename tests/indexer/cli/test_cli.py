@@ -17,7 +17,7 @@ from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
 from indexer.cli.indexing import TRAINING_MESSAGE
 from indexer.settings import Settings
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 
 def invoke(runner: CliRunner, settings: Settings, *args: str):

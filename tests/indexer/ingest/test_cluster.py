@@ -17,7 +17,7 @@ from indexer.cli.context import EXIT_SKIPPED
 from indexer.ingest.cluster import analyse_on_cluster
 from indexer.library import Library
 from indexer.settings import Settings
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from indexer.ingest.pipeline import index_paths, plan_index
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.vectors.store import load_index
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.scan import expand_paths, has_audio, scan_library
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 
 @pytest.fixture
