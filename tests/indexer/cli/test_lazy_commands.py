@@ -10,7 +10,7 @@ import click
 import pytest
 
 from indexer.cli import COMMANDS, main
-from tests.conftest import write_tone
+from tests.helpers import write_tone
 
 HEAVY = ("sqlalchemy", "faiss", "xgboost", "sklearn", "librosa", "numba")
 
