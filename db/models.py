@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, LargeBinary, St
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 FEATURE_DTYPE = np.dtype("<f8")
+EMBEDDING_DTYPE = np.dtype("<f4")
 
 
 def utcnow() -> datetime:
@@ -41,6 +42,11 @@ class Song(Base):
     genre_confidence: Mapped[float | None] = mapped_column(Float)
     genre_probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_version: Mapped[str | None] = mapped_column(String(64))
+    # The musicnn description (migration 0004): MSD then MTT penultimate means (2 x 200) and
+    # MSD then MTT tag probabilities (2 x 50), little-endian float32; NULL until computed.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tag_probabilities: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embedding_version: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
@@ -53,6 +59,26 @@ class Song(Base):
     def feature_vector(self) -> np.ndarray:
         """The raw features as a float64 array [shape=(57,)]."""
         return features_from_bytes(self.features)
+
+    @property
+    def embedding_vector(self) -> np.ndarray | None:
+        """The stored embedding as float32 [shape=(400,)], or None when not yet computed."""
+        return None if self.embedding is None else floats_from_bytes(self.embedding)
+
+    @property
+    def tag_vector(self) -> np.ndarray | None:
+        """The stored tag probabilities as float32 [shape=(100,)], or None."""
+        return None if self.tag_probabilities is None else floats_from_bytes(self.tag_probabilities)
+
+
+def floats_to_bytes(values: np.ndarray) -> bytes:
+    """Encode an embedding or tag vector for its column."""
+    return np.ascontiguousarray(values, dtype=EMBEDDING_DTYPE).tobytes()
+
+
+def floats_from_bytes(blob: bytes) -> np.ndarray:
+    """Decode an embedding or tag column back into float32 values."""
+    return np.frombuffer(blob, dtype=EMBEDDING_DTYPE).astype(np.float32)
 
 
 def features_to_bytes(values: np.ndarray) -> bytes:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from db import repo
-from db.models import Song, features_to_bytes
+from db.models import Song, features_to_bytes, floats_to_bytes
 from db.repo import SongRow
 from db.session import open_database, writer
 from indexer.audio.feature_columns import N_FEATURES
@@ -148,6 +148,12 @@ class Library(LibraryReads):
         song.album = record.album
         song.duration_s = record.duration_s
         song.features = features_to_bytes(record.features)
+        if record.sound is not None:
+            song.embedding = floats_to_bytes(record.sound.embedding)
+            song.tag_probabilities = floats_to_bytes(record.sound.tags)
+            song.embedding_version = record.sound.version
+        else:
+            song.embedding = song.tag_probabilities = song.embedding_version = None
         song.genre = prediction.label
         song.genre_confidence = prediction.confidence
         song.genre_probabilities = prediction.probabilities

@@ -8,15 +8,19 @@ worker never uses and which would double its start-up time.
 from __future__ import annotations
 
 import hashlib
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import threadpoolctl
 
+from indexer.audio.embedding import SoundDescription, describe, load_session
 from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.audio.file_tags import read_tags
-from indexer.errors import FileError
+from indexer.errors import FileError, TooShortError
+from indexer.files import file_lock
 
 HASH_CHUNK_BYTES = 1 << 20
 
@@ -34,6 +38,9 @@ class SongRecord:
     album: str | None
     duration_s: float
     features: np.ndarray
+    sound: SoundDescription | None = None
+    """The network's description of the same window; None when the window is shorter than one
+    of its 3-s patches (the song is then only in the ``features`` space)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ def analyse_file(path: Path, *, window_s: float) -> SongRecord:
     except OSError as exc:
         raise FileError(path, exc.strerror or str(exc)) from exc
     features, decoded = extract_file_features(path, window_s=window_s)
+    sound = describe_sound(decoded.y, decoded.sr, path)
     tags = read_tags(path)
     return SongRecord(
         path=str(path),
@@ -72,7 +80,19 @@ def analyse_file(path: Path, *, window_s: float) -> SongRecord:
         album=tags.album,
         duration_s=float(decoded.duration_s),
         features=features,
+        sound=sound,
     )
+
+
+def describe_sound(y: np.ndarray, sr: int, path: Path | str) -> SoundDescription | None:
+    """The network's description of the window already decoded for the features (one decode).
+
+    None for a window shorter than one 3-s patch: such a clip still has its 57 features.
+    """
+    try:
+        return describe(y=y, sr=sr, path=path)
+    except TooShortError:
+        return None
 
 
 def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
@@ -85,14 +105,32 @@ def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
         return Skipped(str(path), f"unexpected {type(exc).__name__}: {exc}")
 
 
+KERNEL_LOCK_TIMEOUT_S = 600.0
+
+
+def kernel_lock_path() -> Path:
+    """The lock that serializes compiling numba's kernels in one Python environment.
+
+    numba writes its on-disk cache (beside librosa's modules) without locking: two processes
+    compiling the same kernel at once, as fresh workers do on a new install, can leave an index
+    that points into the other's data file, and every later process that loads it crashes with a
+    segmentation fault. One lock per environment (``sys.prefix``) makes the first process compile
+    and write, and the others wait, then load the finished cache.
+    """
+    env = hashlib.blake2b(sys.prefix.encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / f"soundalike-kernels-{env}.lock"
+
+
 def load_kernels() -> None:
     """Compile, or load from numba's cache, every kernel the extractor calls, on 1 s of noise.
 
     The first call of each numba kernel in a process costs far more than a file's analysis;
-    paying it here keeps it out of the first file's time.
+    paying it here keeps it out of the first file's time. Also loads the network's sessions.
     """
     noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
-    extract_features(y=noise, sr=SR)
+    with file_lock(kernel_lock_path(), timeout_s=KERNEL_LOCK_TIMEOUT_S):
+        extract_features(y=noise, sr=SR)
+    load_session()
 
 
 def warm_worker() -> None:

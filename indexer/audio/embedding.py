@@ -45,6 +45,16 @@ MODELS = ("MSD_musicnn", "MTT_musicnn")
 N_PENULTIMATE = 200
 N_TAGS = 50
 
+EMBEDDING_VERSION = "musicnn-msd+mtt-1"
+"""Names what wrote a stored embedding (networks, front end, patching): change it whenever any
+of them changes, so that ``soundalike backfill`` recomputes the old rows."""
+
+STORED_DIM = len(MODELS) * N_PENULTIMATE
+"""Floats in a stored embedding: every model's penultimate mean, in ``MODELS`` order."""
+
+STORED_TAGS = len(MODELS) * N_TAGS
+"""Floats in a stored tag vector: every model's tag probabilities, in ``MODELS`` order."""
+
 MODEL_DIR = Path(__file__).resolve().parent / "musicnn"
 """The ONNX files, their tag names (``tags.json``), licence and provenance."""
 
@@ -113,6 +123,41 @@ def embed(
             n_patches=len(patches),
         )
     return result
+
+
+@dataclass(frozen=True)
+class SoundDescription:
+    """What the database stores about a song's sound: every model's outputs, joined."""
+
+    embedding: np.ndarray
+    """np.ndarray [shape=(STORED_DIM,), dtype=float32]: penultimate means in ``MODELS`` order."""
+    tags: np.ndarray
+    """np.ndarray [shape=(STORED_TAGS,), dtype=float32]: tag probabilities in ``MODELS`` order."""
+    version: str = EMBEDDING_VERSION
+
+
+def describe(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -> SoundDescription:
+    """Both networks' description of a mono signal, as one row of the database stores it.
+
+    Raises the same errors as :func:`embed`; a signal shorter than one patch raises
+    ``TooShortError``, and callers decide whether the song is kept without a sound vector.
+    """
+    embeddings = embed(y=y, sr=sr, models=MODELS, path=path)
+    return SoundDescription(
+        embedding=np.concatenate([embeddings[m].penultimate for m in MODELS]),
+        tags=np.concatenate([embeddings[m].tags for m in MODELS]),
+    )
+
+
+def all_tag_names() -> tuple[str, ...]:
+    """Names of the stored tag vector's entries, in order (a name may appear once per model)."""
+    return tuple(name for model in MODELS for name in tag_names(model))
+
+
+def load_session() -> None:
+    """Load every model's onnxruntime session now, so that the first file does not pay for it."""
+    for model in MODELS:
+        _session(model)
 
 
 def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -> np.ndarray:

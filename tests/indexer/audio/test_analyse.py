@@ -21,3 +21,27 @@ def test_worker_module_imports_no_database_index_or_model_library() -> None:
     )
 
     assert result.stdout.strip() == "[]"
+
+
+def test_kernels_compile_one_process_at_a_time(tmp_path: Path) -> None:
+    # numba's cache is written without a lock; two fresh workers compiling at once once left an
+    # index that crashed every later process. load_kernels must wait while another holds the lock.
+    from filelock import FileLock
+
+    from indexer.audio.analyse import kernel_lock_path
+
+    marker = tmp_path / "compiled"
+    code = (
+        "import pathlib, indexer.audio.analyse as a; a.load_kernels(); "
+        f"pathlib.Path({str(marker)!r}).write_text('done')"
+    )
+    lock = FileLock(kernel_lock_path(), thread_local=False)
+    with lock:
+        worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        assert not marker.exists(), "compiled while another process held the kernel lock"
+    assert worker.wait(timeout=300) == 0
+    assert marker.read_text() == "done"
