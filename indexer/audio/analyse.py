@@ -19,6 +19,7 @@ import threadpoolctl
 from indexer.audio.embedding import SoundDescription, describe, load_session
 from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.audio.file_tags import read_tags
+from indexer.audio.hpss import load_median_kernel
 from indexer.errors import FileError, TooShortError
 from indexer.files import file_lock
 
@@ -126,9 +127,12 @@ def load_kernels() -> None:
 
     The first call of each numba kernel in a process costs far more than a file's analysis;
     paying it here keeps it out of the first file's time. Also loads the network's sessions.
+    The compiled median is worth its load time only over many files, so it is loaded here, for
+    indexing, and not by the extractor itself.
     """
     noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
     with file_lock(kernel_lock_path(), timeout_s=KERNEL_LOCK_TIMEOUT_S):
+        load_median_kernel()
         extract_features(y=noise, sr=SR)
     load_session()
 

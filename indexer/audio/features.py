@@ -5,17 +5,17 @@ rms with reflect padding, hpss time signals, beat_track tempo) was measured agai
 table with librosa 0.11: on the GTZAN clips every value lands within 0.25% of its column's
 spread over the table and tempo matches exactly. librosa's current default padding
 (``pad_mode="constant"``) is up to 1% off, so padding is spelled out everywhere it matters.
+The arithmetic is librosa's, repeated in :mod:`indexer.audio.spectral` without librosa's imports.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 from pathlib import Path
 
-import librosa
 import numpy as np
 
+from indexer.audio import spectral
 from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.feature_columns import FEATURE_NAMES, N_FEATURES, N_MFCC
 from indexer.audio.hpss import hpss_signals
@@ -104,8 +104,8 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     # reflect-padded STFT; effects.hpss and beat_track each compute a constant-padded one. The
     # two differ only in the frames that reach into the padding, so those few are recomputed
     # with reflect padding. Everything else is derived as librosa's per-feature calls derive
-    # it, so the values match those calls (tests/indexer/test_features_exact.py).
-    D = librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="constant")
+    # it, so the values match those calls (tests/indexer/audio/test_features_exact.py).
+    D = _stft(y, pad_mode="constant")
     S_const = np.abs(D)
     power_const = S_const**2
     mel_const = _mel(power_const, sr)
@@ -115,19 +115,24 @@ def _series(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     mel[:, edges] = _mel(power[:, edges], sr)
     harmonic, percussive = hpss_signals(D, n=y.size, n_fft=_N_FFT, hop_length=_HOP_LENGTH)
     # spectral_bandwidth computes this same centroid itself unless given it.
-    centroid = librosa.feature.spectral_centroid(S=S, sr=sr)
+    centroid = spectral.spectral_centroid(S=S, sr=sr)
+    frames = {"frame_length": _N_FFT, "hop_length": _HOP_LENGTH}
     return {
         "chroma_stft": _chroma(power, sr),
-        "rms": librosa.feature.rms(y=y, pad_mode="reflect"),
+        "rms": spectral.rms(y=y, **frames),
         "spectral_centroid": centroid,
-        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=sr, centroid=centroid),
-        "rolloff": librosa.feature.spectral_rolloff(S=S, sr=sr),
-        "zero_crossing_rate": librosa.feature.zero_crossing_rate(y),
+        "spectral_bandwidth": spectral.spectral_bandwidth(S=S, sr=sr, centroid=centroid),
+        "rolloff": spectral.spectral_rolloff(S=S, sr=sr),
+        "zero_crossing_rate": spectral.zero_crossing_rate(y, **frames),
         "harmony": harmonic,
         "perceptr": percussive,
         "tempo": np.array([_tempo(mel_const, sr)], dtype=np.float64),
-        "mfcc": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC),
+        "mfcc": spectral.mfcc(S_db=spectral.power_to_db(mel), n_mfcc=N_MFCC),
     }
+
+
+def _stft(y: np.ndarray, *, pad_mode: str) -> np.ndarray:
+    return spectral.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode=pad_mode)
 
 
 def _reflect_edges(y: np.ndarray, S_const: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,22 +151,17 @@ def _reflect_edges(y: np.ndarray, S_const: np.ndarray) -> tuple[np.ndarray, np.n
     # chunk's own head padding touches only frames that are not used (and it spans > n_fft).
     start_frame = first_tail - 4
     if start_frame <= head[-1] + 8:
-        S = np.abs(librosa.stft(y, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect"))
-        return S, np.arange(n_frames)
+        return np.abs(_stft(y, pad_mode="reflect")), np.arange(n_frames)
     head_chunk = y[: (head[-1] + 4) * _HOP_LENGTH + half]
     tail_chunk = y[start_frame * _HOP_LENGTH :]
     S = S_const.copy()
-    S[:, head] = np.abs(
-        librosa.stft(head_chunk, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect")
-    )[:, head]
-    S[:, first_tail:] = np.abs(
-        librosa.stft(tail_chunk, n_fft=_N_FFT, hop_length=_HOP_LENGTH, pad_mode="reflect")
-    )[:, 4:]
+    S[:, head] = np.abs(_stft(head_chunk, pad_mode="reflect"))[:, head]
+    S[:, first_tail:] = np.abs(_stft(tail_chunk, pad_mode="reflect"))[:, 4:]
     return S, np.array(head + list(range(first_tail, n_frames)))
 
 
 def _chroma(power: np.ndarray, sr: int) -> np.ndarray:
-    """``feature.chroma_stft(S=power, sr=sr)`` with its filter bank built once per tuning."""
+    """``feature.chroma_stft(S=power, sr=sr)``, its filter bank built once per tuning."""
     with warnings.catch_warnings():
         # Silence or a bare DC offset has no spectral peaks to estimate tuning from; librosa
         # warns and assumes a tuning of 0, which is the right answer for such input.
@@ -170,25 +170,18 @@ def _chroma(power: np.ndarray, sr: int) -> np.ndarray:
             message="Trying to estimate tuning from empty frequency set",
             category=UserWarning,
         )
-        tuning = librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
-    raw = np.einsum("cf,...ft->...ct", _chroma_basis(sr, float(tuning)), power, optimize=True)
-    return librosa.util.normalize(raw, norm=np.inf, axis=-2)
-
-
-@functools.cache
-def _chroma_basis(sr: int, tuning: float) -> np.ndarray:
+        tuning = spectral.estimate_tuning(S=power, sr=sr, bins_per_octave=12)
     # estimate_tuning resolves to 0.01 of a bin, so at most 100 banks are ever built.
-    return librosa.filters.chroma(sr=sr, n_fft=_N_FFT, tuning=tuning, n_chroma=12)
+    basis = spectral.chroma_basis(sr=sr, n_fft=_N_FFT, tuning=tuning)
+    raw = np.einsum("cf,...ft->...ct", basis, power, optimize=True)
+    return spectral.normalize(raw, norm=np.inf, axis=-2)
 
 
 def _mel(power: np.ndarray, sr: int) -> np.ndarray:
     """``feature.melspectrogram(S=power, sr=sr)`` (128 bands up to sr/2), basis built once."""
-    return np.einsum("...ft,mf->...mt", power, _mel_basis(sr), optimize=True)
-
-
-@functools.cache
-def _mel_basis(sr: int) -> np.ndarray:
-    return librosa.filters.mel(sr=sr, n_fft=_N_FFT)
+    return np.einsum(
+        "...ft,mf->...mt", power, spectral.mel_basis(sr=sr, n_fft=_N_FFT), optimize=True
+    )
 
 
 def _tempo(mel: np.ndarray, sr: int) -> float:
@@ -197,12 +190,12 @@ def _tempo(mel: np.ndarray, sr: int) -> float:
     beat_track's tempo is ``feature.tempo`` of a median-aggregated onset envelope (0 when the
     envelope is flat); the beat positions it also tracks are not needed, so that pass is skipped.
     """
-    envelope = librosa.onset.onset_strength(
-        S=librosa.power_to_db(mel), sr=sr, hop_length=_HOP_LENGTH, aggregate=np.median
+    envelope = spectral.onset_envelope(
+        S_db=spectral.power_to_db(mel), n_fft=_N_FFT, hop_length=_HOP_LENGTH
     )
     if not envelope.any():
         return 0.0
-    return float(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=_HOP_LENGTH)[0])
+    return spectral.tempo(onset_envelope=envelope, sr=sr, hop_length=_HOP_LENGTH)
 
 
 def extract_file_features(path: Path, *, window_s: float = 30.0) -> tuple[np.ndarray, Decoded]:

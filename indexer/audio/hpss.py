@@ -1,23 +1,24 @@
 """Harmonic/percussive separation as ``librosa.effects.hpss`` does it, with a faster median.
 
 Most of ``librosa.effects.hpss``'s time is ``scipy.ndimage.median_filter`` (two 31-wide medians
-over a 1025 x 1300 spectrogram), which sorts every window again. Here each window is kept
-sorted as it slides: one value leaves, one arrives, and the new sorted window follows from the
-old one by compares and min/max alone, with no branches, so one numba loop advances hundreds of
-windows at once in SIMD lanes (every frequency bin for the harmonic median, every frame for the
-percussive one). An odd-width median is one of the window's values and min/max only move
-values, so the result is the same number as scipy's, not an approximation
-(``tests/indexer/test_hpss.py`` checks bit equality). The rest (soft masks, inverse STFTs) is
-librosa's own code path, so the time signals match.
+over a 1025 x 1300 spectrogram), which sorts every window again. Here the median is taken one of
+two faster ways, both exact: an odd-width median is one of the window's values, so any selection
+gives scipy's number, not an approximation (``tests/indexer/audio/test_hpss.py`` checks bit
+equality). Without preparation, ``np.partition`` selects it in every window (about 5x scipy's
+speed). After :func:`load_median_kernel`, a numba kernel that keeps each window sorted as it
+slides does (about 20x more); loading numba and the kernel costs about 0.6 CPU s, so bulk
+indexing loads it and ``soundalike features`` on a file or two does not. The rest (soft masks,
+inverse STFTs) follows librosa's code path, so the time signals match.
 """
 
 from __future__ import annotations
 
-import librosa
-import numba
-import numpy as np
-import scipy.ndimage
+from collections.abc import Callable
 
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from indexer.audio.spectral import istft, magphase
 from indexer.errors import ParameterError
 
 KERNEL_SIZE = 31
@@ -47,68 +48,56 @@ def median_filter(S: np.ndarray, *, size: int, axis: int) -> np.ndarray:
     if S.shape[axis] <= size // 2:
         # scipy reflects repeatedly when the window is wider than twice the axis; too rare
         # (clips under a third of a second) to reproduce here.
+        import scipy.ndimage  # only for such clips
+
         shape = [1, 1]
         shape[axis] = size
         return scipy.ndimage.median_filter(S, size=shape, mode="reflect")
+    if _kernel is None:
+        return _partition_median(S, size=size, axis=axis)
     # The kernel slides along axis 0 and runs its lanes along contiguous axis 1. For an STFT
     # (Fortran order) the harmonic median's view needs no copy.
     x = np.ascontiguousarray(np.moveaxis(S, axis, 0))
     out = np.empty_like(x)
-    _sliding_median(x, size, out)
+    _kernel(x, size, out)
     return np.moveaxis(out, 0, axis)
 
 
-@numba.njit(cache=True, nogil=True)
-def _reflect(i: int, n: int) -> int:
-    """Index ``i`` in ``[-n, 2n)`` mapped into ``[0, n)`` as scipy's ``mode="reflect"``."""
-    if i < 0:
-        return -i - 1
-    if i >= n:
-        return 2 * n - 1 - i
-    return i
+_kernel: Callable[[np.ndarray, int, np.ndarray], None] | None = None
+
+# Windows per np.partition call, in values: a few MB, so the copy stays in cache.
+_PARTITION_VALUES = 1 << 21
 
 
-@numba.njit(cache=True, nogil=True)
-def _sliding_median(x: np.ndarray, size: int, out: np.ndarray) -> None:
-    """Median of each ``size``-long window down axis 0 of ``x`` [shape=(n, lanes)], into ``out``.
+def load_median_kernel() -> None:
+    """Import numba and compile, or load from its cache, the sliding-median kernel.
 
-    ``w[:, c]`` is lane ``c``'s window, sorted. Sliding removes ``old`` and inserts ``new``:
-    without ``old``, position k holds ``w[k]`` below ``old``'s first copy and ``w[k + 1]`` from
-    there on (``u[k]``); inserting ``new`` into sorted ``u`` puts ``max(u[k-1], min(new, u[k]))``
-    at k. Both are selections, so no lane ever branches and the inner loops vectorize.
+    From then on :func:`median_filter` uses it in this process (and in processes forked from
+    it). Worth its ~0.6 CPU s when more than a few clips will be analysed.
+    """
+    global _kernel  # one switch per process, set once
+    from indexer.audio.median_kernel import sliding_median  # numba, on demand
+
+    # Spectrograms are float32; a float64 one compiles its own specialisation when first seen.
+    probe = np.zeros((2, 1), dtype=np.float32)
+    sliding_median(probe, 1, np.empty_like(probe))
+    _kernel = sliding_median
+
+
+def _partition_median(S: np.ndarray, *, size: int, axis: int) -> np.ndarray:
+    """The median of each ``size``-wide window along ``axis`` by ``np.partition``, in chunks.
+
+    numpy's ``symmetric`` padding repeats the edge value, as scipy's ``reflect`` mode does.
     """
     half = size // 2
-    n, lanes = x.shape
-    w = np.empty((size, lanes), x.dtype)
-    r = np.empty((size, lanes), x.dtype)
-    for c in range(lanes):
-        # The first window, by insertion sort: once per lane, so its branches do not matter.
-        for k in range(size):
-            v = x[_reflect(k - half, n), c]
-            i = k
-            while i > 0 and w[i - 1, c] > v:
-                w[i, c] = w[i - 1, c]
-                i -= 1
-            w[i, c] = v
-    out[0, :] = w[half, :]
-    for j in range(1, n):
-        old = x[_reflect(j - 1 - half, n)]
-        new = x[_reflect(j + half, n)]
-        for c in range(lanes):
-            u = w[0, c] if w[0, c] < old[c] else w[1, c]
-            r[0, c] = min(new[c], u)
-        for k in range(1, size - 1):
-            for c in range(lanes):
-                wk = w[k, c]
-                u_below = w[k - 1, c] if w[k - 1, c] < old[c] else wk
-                u = wk if wk < old[c] else w[k + 1, c]
-                r[k, c] = max(u_below, min(new[c], u))
-        for c in range(lanes):
-            wk = w[size - 2, c]
-            u_below = wk if wk < old[c] else w[size - 1, c]
-            r[size - 1, c] = max(u_below, new[c])
-        w, r = r, w
-        out[j, :] = w[half, :]
+    x = np.moveaxis(S, axis, -1)
+    padded = np.pad(x, [(0, 0), (half, half)], mode="symmetric")
+    out = np.empty(x.shape, dtype=S.dtype)
+    rows = max(1, _PARTITION_VALUES // (x.shape[-1] * size))
+    for start in range(0, x.shape[0], rows):
+        windows = sliding_window_view(padded[start : start + rows], size, axis=-1)
+        out[start : start + rows] = np.partition(windows, half, axis=-1)[..., half]
+    return np.moveaxis(out, -1, axis)
 
 
 def hpss_signals(
@@ -118,9 +107,9 @@ def hpss_signals(
 
     Parameters
     ----------
-    D : np.ndarray [shape=(1 + n_fft // 2, t), dtype=complex]
-        ``librosa.stft(y, n_fft=n_fft, hop_length=hop_length)`` with its default
-        ``pad_mode="constant"``, the padding ``effects.hpss`` uses.
+    D : np.ndarray [shape=(1 + n_fft // 2, t), dtype=complex64]
+        ``spectral.stft(y, n_fft=n_fft, hop_length=hop_length, pad_mode="constant")`` of float32
+        ``y``, the padding ``effects.hpss`` uses.
     n : int
         ``len(y)``, so the signals come back with the input's length.
 
@@ -128,16 +117,15 @@ def hpss_signals(
     -------
     y_harmonic, y_percussive : np.ndarray [shape=(n,)]
     """
-    S, phase = librosa.magphase(D)
+    S, phase = magphase(D)
     # Same operations as librosa.decompose.hpss (margin 1, power 2, masks applied).
     harm = np.empty_like(S)
     harm[:] = median_filter(S, size=KERNEL_SIZE, axis=-1)
     perc = np.empty_like(S)
     perc[:] = median_filter(S, size=KERNEL_SIZE, axis=-2)
     mask_harm, mask_perc = _softmasks(harm, perc)
-    dtype = np.float32 if D.dtype == np.complex64 else np.float64
     y_harmonic, y_percussive = (
-        librosa.istft((S * mask) * phase, dtype=dtype, n_fft=n_fft, hop_length=hop_length, length=n)
+        istft((S * mask) * phase, n_fft=n_fft, hop_length=hop_length, length=n)
         for mask in (mask_harm, mask_perc)
     )
     return y_harmonic, y_percussive

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import librosa
 import numpy as np
 import pytest
 
-from indexer.audio.decode import decode_window
+from indexer.audio.decode import _resample, decode_window
 from indexer.errors import DecodeError
 from tests.helpers import (
     CLIPS_DIR,
@@ -232,3 +233,14 @@ def test_unreadable_file_raises_decode_error(audio_file: Callable[..., Path]) ->
         path.chmod(0o644)
 
     assert excinfo.value.reason == "permission denied"
+
+
+@pytest.mark.parametrize(("orig_sr", "n"), [(44100, 44100 * 3 + 7), (48000, 48000), (16000, 999)])
+def test_resampling_equals_librosa_resample(orig_sr: int, n: int) -> None:
+    y = noise(seconds=n / orig_sr, sr=orig_sr)[:n].astype(np.float32)
+
+    got = _resample(y, orig_sr=orig_sr, target_sr=SR)
+
+    expected = librosa.resample(y, orig_sr=orig_sr, target_sr=SR, res_type="soxr_hq")
+    assert got.dtype == expected.dtype == np.float32
+    assert np.array_equal(got, expected)

@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+from indexer.audio import hpss
 from indexer.audio.decode import decode_window
 from indexer.audio.hpss import hpss_signals, median_filter
 from tests.helpers import GTZAN_DIR
+
+
+@pytest.fixture(autouse=True, params=["numpy", "numba"])
+def median(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with numpy's partition median, then with the compiled kernel."""
+    monkeypatch.setattr(hpss, "_kernel", None)  # restored after the test
+    if request.param == "numba":
+        hpss.load_median_kernel()
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +56,11 @@ def test_median_filter_with_ties_and_float64_equals_scipy(clip: np.ndarray, axis
     assert np.array_equal(got, scipy.ndimage.median_filter(S, size=shape, mode="reflect"))
 
 
-def test_hpss_signals_equal_librosa_effects_hpss(clip: np.ndarray) -> None:
+def test_hpss_signals_equal_librosa_effects_hpss(clip: np.ndarray, median: str) -> None:
     harmonic, percussive = librosa.effects.hpss(clip)
 
     got_h, got_p = hpss_signals(librosa.stft(clip), n=clip.size)
+    assert (hpss._kernel is None) == (median == "numpy")
 
     assert got_h.dtype == harmonic.dtype
     assert np.array_equal(got_h, harmonic)
