@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
-from db.models import Song, features_to_bytes, utcnow
+from db.models import Song
 from db.session import create_db_engine, upgrade
 from indexer.audio.analyse import SoundRecord, analyse_file
 from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM, STORED_TAGS
@@ -30,31 +30,11 @@ from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.vectors.store import read_manifest
-from tests.helpers import write_tone
+from tests.helpers import old_song_row, write_tone
 
 # Long enough for one of the network's 3-s patches; a 1.5-s clip is too short for it.
 LONG_S = 3.2
 SHORT_S = 1.5
-
-
-def old_row(path: Path, n: int) -> dict[str, object]:
-    """A row as indexed before revision 0004: no sound description, recognisable features.
-
-    The features are not what the audio would give, so a backfill that recomputed them would
-    show; size and mtime are the file's, so the row counts as unchanged.
-    """
-    stat = path.stat() if path.exists() else None
-    return {
-        "path": str(path),
-        "content_hash": f"{n:064x}",
-        "size_bytes": stat.st_size if stat else 1,
-        "mtime_ns": stat.st_mtime_ns if stat else 1,
-        "title": path.stem,
-        "duration_s": LONG_S,
-        "features": features_to_bytes(np.arange(1.0, 58.0) * (n + 1)),
-        "created_at": utcnow(),
-        "updated_at": utcnow(),
-    }
 
 
 def tones(root: Path, freqs: Iterable[int], *, seconds: float = LONG_S) -> list[Path]:
@@ -69,7 +49,7 @@ def test_upgrade_from_0003_then_backfill_fills_rows_and_keeps_features(
     engine = create_db_engine(settings.database_url)
     upgrade(engine, "0003")
     with engine.begin() as conn:
-        conn.execute(insert(Song.__table__), [old_row(p, n) for n, p in enumerate(files)])
+        conn.execute(insert(Song.__table__), [old_song_row(p, n) for n, p in enumerate(files)])
     engine.dispose()
 
     library = Library(settings)  # opening the library migrates it to the head
@@ -125,7 +105,7 @@ def test_an_interrupted_backfill_loses_one_batch_and_a_rerun_finishes(
     tmp_path: Path, library: Library
 ) -> None:
     files = tones(tmp_path / "music", [200, 300, 400, 500])
-    library.insert_songs_bulk([old_row(p, n) for n, p in enumerate(files)])
+    library.insert_songs_bulk([old_song_row(p, n) for n, p in enumerate(files)])
     jobs = sound_jobs(library.files_missing_embeddings())
     results = analyse_paths(jobs, workers=1, window_s=library.settings.window_s, features=False)
     report = IndexReport()
@@ -157,7 +137,7 @@ def test_missing_corrupt_and_changed_files_are_reported_and_the_rest_filled(
     corrupt = music / "corrupt.wav"
     corrupt.write_bytes(os.urandom(3000))
     gone = music / "gone.wav"
-    rows = [old_row(p, n) for n, p in enumerate([good, changed, corrupt, gone])]
+    rows = [old_song_row(p, n) for n, p in enumerate([good, changed, corrupt, gone])]
     rows[1]["mtime_ns"] = int(rows[1]["mtime_ns"]) - 10**9  # edited after it was indexed
     library.insert_songs_bulk(rows)
 
@@ -188,7 +168,7 @@ def test_index_gives_unchanged_songs_only_the_sound_description(
 ) -> None:
     music = tmp_path / "music"
     old = tones(music, [220, 440])
-    library.insert_songs_bulk([old_row(p, n) for n, p in enumerate(old)])
+    library.insert_songs_bulk([old_song_row(p, n) for n, p in enumerate(old)])
     features = {s.path: s.features for s in library.list_songs_after(limit=10)}
     new = write_tone(music / "new.wav", freq_hz=660, seconds=LONG_S)
 
@@ -209,7 +189,7 @@ def test_a_row_changed_while_it_was_described_is_not_overwritten(
     tmp_path: Path, library: Library
 ) -> None:
     (path,) = tones(tmp_path / "music", [300])
-    library.insert_songs_bulk([old_row(path, 0)])
+    library.insert_songs_bulk([old_song_row(path, 0)])
     (job,) = sound_jobs(library.files_missing_embeddings())
     record = next(analyse_paths([job], workers=1, window_s=library.settings.window_s))
     assert isinstance(record, SoundRecord)
@@ -223,7 +203,7 @@ def test_health_says_whether_the_sound_space_is_complete(
 ) -> None:
     library = client.application.extensions["soundalike"].library
     files = tones(tmp_path / "music", [240, 480])
-    library.insert_songs_bulk([old_row(p, n) for n, p in enumerate(files)])
+    library.insert_songs_bulk([old_song_row(p, n) for n, p in enumerate(files)])
     body = client.get("/api/health").get_json()
     assert body["sound_space"] == {"complete": False, "missing": 2}
 
