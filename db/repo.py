@@ -7,7 +7,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from db.models import Song, features_from_bytes
@@ -249,6 +259,31 @@ def file_states(session: Session) -> dict[str, FileState]:
         select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
     ).all()
     return {row.path: FileState(*row) for row in rows}
+
+
+def lacks_sound(version: str) -> ColumnElement[bool]:
+    """Rows whose network description is absent or was written by another ``version``.
+
+    A row marked too short under ``version`` (embedding NULL, ``embedding_version`` set) is not
+    lacking: its window was described as far as it can be, and is tried again only when the
+    version changes.
+    """
+    return or_(Song.embedding_version.is_(None), Song.embedding_version != version)
+
+
+def count_lacking_sound(session: Session, version: str) -> int:
+    """Rows that `lacks_sound` selects."""
+    return int(session.scalar(select(func.count(Song.id)).where(lacks_sound(version))) or 0)
+
+
+def files_lacking_sound(session: Session, version: str) -> list[FileState]:
+    """The files of the rows `lacks_sound` selects, by id."""
+    rows = session.execute(
+        select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
+        .where(lacks_sound(version))
+        .order_by(Song.id)
+    ).all()
+    return [FileState(*row) for row in rows]
 
 
 def all_ids(session: Session) -> np.ndarray:

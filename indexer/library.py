@@ -36,7 +36,7 @@ from indexer.vectors.kinds import (
 from indexer.vectors.store import Manifest, load_index, read_manifest, save_index, write_lock
 
 if TYPE_CHECKING:
-    from indexer.audio.analyse import SongRecord
+    from indexer.audio.analyse import SongRecord, SoundRecord
     from indexer.model.genre import GenreModel, GenrePrediction
     from indexer.model.genre_training import FitProgress
 
@@ -153,12 +153,46 @@ class Library(LibraryReads):
             song.tag_probabilities = floats_to_bytes(record.sound.tags)
             song.embedding_version = record.sound.version
         else:
-            song.embedding = song.tag_probabilities = song.embedding_version = None
+            # Too short for one patch: the version says it was tried (see `store_sounds`).
+            song.embedding = song.tag_probabilities = None
+            song.embedding_version = record.sound_version
         song.genre = prediction.label
         song.genre_confidence = prediction.confidence
         song.genre_probabilities = prediction.probabilities
         song.model_version = self.genre_model.version
         song.updated_at = datetime.now(UTC)
+
+    def store_sounds(self, records: Sequence[SoundRecord]) -> list[int]:
+        """Store the network's description of indexed songs, in one transaction; their ids.
+
+        Features, tags and genre stay as they are. A record whose row no longer shows the file
+        it describes (same path, size and mtime) is not stored: another run re-analysed or moved
+        the file meanwhile, and the row's own analysis wins. A record without a description
+        (a window shorter than one 3-s patch) stores a NULL embedding with the version set:
+        "too short under this recipe", which `count_missing_embeddings` and the next backfill
+        leave alone until the recipe changes. ``updated_at`` moves, so the next index sync
+        sees the row.
+        """
+        stored: list[int] = []
+        with self.write_session() as session, session.begin():
+            songs = repo.get_songs(session, [r.song_id for r in records])
+            for record in records:
+                song = songs.get(record.song_id)
+                if song is None or (song.path, song.size_bytes, song.mtime_ns) != (
+                    record.path,
+                    record.size_bytes,
+                    record.mtime_ns,
+                ):
+                    continue
+                if record.sound is None:
+                    song.embedding = song.tag_probabilities = None
+                else:
+                    song.embedding = floats_to_bytes(record.sound.embedding)
+                    song.tag_probabilities = floats_to_bytes(record.sound.tags)
+                song.embedding_version = record.version
+                song.updated_at = datetime.now(UTC)
+                stored.append(song.id)
+        return stored
 
     def move_song(self, song_id: int, new_path: str, *, mtime_ns: int) -> None:
         """Record that a file moved: same content, new path, no re-analysis."""
@@ -208,7 +242,13 @@ class Library(LibraryReads):
             "model_version": self.genre_model.version,
             "scaler_version": self.scaler.version,
             "genres": genres,
+            "sound_space": self.sound_space(),
         }
+
+    def sound_space(self) -> dict[str, object]:
+        """Whether every song has the current network description, and how many lack it."""
+        missing = self.count_missing_embeddings()
+        return {"complete": missing == 0, "missing": missing}
 
     # --- the index -----------------------------------------------------------------------
 

@@ -119,6 +119,21 @@ class LibraryReads:
         with self._session() as session:
             return repo.file_states(session)
 
+    def count_missing_embeddings(self) -> int:
+        """Songs without the current network description: NULL embedding or an old version.
+
+        Songs recorded as too short for the network under the current version (NULL embedding,
+        current ``embedding_version``) are not missing; they are in the ``features`` space only.
+        While this is above 0 the ``sound`` space is incomplete.
+        """
+        with self._session() as session:
+            return repo.count_lacking_sound(session, _embedding_version())
+
+    def files_missing_embeddings(self) -> list[FileState]:
+        """The files of the songs `count_missing_embeddings` counts, by id."""
+        with self._session() as session:
+            return repo.files_lacking_sound(session, _embedding_version())
+
     def all_ids(self) -> np.ndarray:
         """Every song id, sorted, as int64."""
         with self._session() as session:
@@ -135,3 +150,12 @@ class LibraryReads:
         if not id_parts:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0))
         return np.concatenate(id_parts), np.vstack(raw_parts)
+
+
+def _embedding_version() -> str:
+    """The network recipe rows must be described with to count as complete."""
+    # Imported here: the embedding module brings librosa (half a second), which the service
+    # and the query commands otherwise never load.
+    from indexer.audio.embedding import EMBEDDING_VERSION
+
+    return EMBEDDING_VERSION

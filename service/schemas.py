@@ -233,6 +233,13 @@ class UploadSimilar(Schema):
     dropped = fields.List(fields.Nested(Dropped))
 
 
+class SoundSpace(Schema):
+    """Whether every song has the network's sound description (``soundalike backfill`` adds it)."""
+
+    complete = fields.Boolean(required=True)
+    missing = _int(metadata={"description": "Songs without the current sound description."})
+
+
 class Health(Schema):
     """Liveness and what is loaded."""
 
@@ -241,6 +248,7 @@ class Health(Schema):
     indexed = _int()
     index_generation = _int()
     model_version = _str(allow_none=True)
+    sound_space = fields.Nested(SoundSpace, required=True)
 
 
 class SongPage(Schema):

@@ -105,7 +105,11 @@ def song_json(song: Song | SongRow) -> dict[str, Any]:
 @bp.get("/health")
 @bp.response(200, schemas.Health)
 def health() -> Response:
-    """Liveness plus what is loaded: songs in the database, vectors in the index."""
+    """Liveness plus what is loaded: songs in the database, vectors in the index.
+
+    ``sound_space`` says whether every song has the network's sound description; until it is
+    complete (``missing`` is 0), ``soundalike backfill`` or the next ``index`` has work to do.
+    """
     st = state()
     index, manifest = st.index()
     songs = st.library.count_songs()
@@ -116,6 +120,7 @@ def health() -> Response:
             "indexed": len(index),
             "index_generation": manifest.generation,
             "model_version": st.library.genre_model.version,
+            "sound_space": st.library.sound_space(),
         }
     )
 

@@ -27,6 +27,7 @@ import pytest
 import soundfile as sf
 from sqlalchemy.engine import make_url
 
+from db.models import features_to_bytes, utcnow
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.settings import Settings, load_settings
 
@@ -77,6 +78,26 @@ def write_tone(
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, y.astype(np.float32), sr, **kwargs)
     return path
+
+
+def old_song_row(path: Path, n: int, *, duration_s: float = 3.2) -> dict[str, object]:
+    """A row as indexed before revision 0004: no sound description, recognisable features.
+
+    The features are not what the audio would give, so a backfill that recomputed them would
+    show; size and mtime are the file's, so the row counts as unchanged.
+    """
+    stat = path.stat() if path.exists() else None
+    return {
+        "path": str(path),
+        "content_hash": f"{n:064x}",
+        "size_bytes": stat.st_size if stat else 1,
+        "mtime_ns": stat.st_mtime_ns if stat else 1,
+        "title": path.stem,
+        "duration_s": duration_s,
+        "features": features_to_bytes(np.arange(1.0, 58.0) * (n + 1)),
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
 
 
 def write_tags(path: Path, **values: str) -> None:

@@ -8,6 +8,7 @@ worker never uses and which would double its start-up time.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import threadpoolctl
 
-from indexer.audio.embedding import SoundDescription, describe, load_session
+from indexer.audio.decode import decode_window
+from indexer.audio.embedding import EMBEDDING_VERSION, SoundDescription, describe, load_session
 from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.audio.file_tags import read_tags
 from indexer.audio.hpss import load_median_kernel
@@ -42,6 +44,40 @@ class SongRecord:
     sound: SoundDescription | None = None
     """The network's description of the same window; None when the window is shorter than one
     of its 3-s patches (the song is then only in the ``features`` space)."""
+    sound_version: str = EMBEDDING_VERSION
+    """The network recipe that described the window, or found it too short: stored with a NULL
+    embedding, it keeps a too-short clip from being tried again until the recipe changes."""
+
+
+@dataclass(frozen=True)
+class SoundJob:
+    """An indexed song whose row lacks the network's description, as its row last saw the file.
+
+    Size and mtime come along so the worker can tell that the file changed since its features
+    were computed: describing the new content would pair two different recordings in one row.
+    """
+
+    song_id: int
+    path: str
+    size_bytes: int
+    mtime_ns: int
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class SoundRecord:
+    """The network's description of an indexed song, to store beside its (untouched) features."""
+
+    song_id: int
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    sound: SoundDescription | None
+    """None when the window is shorter than one 3-s patch: stored as "too short" (see
+    `SongRecord.sound_version`)."""
+    version: str = EMBEDDING_VERSION
 
 
 @dataclass(frozen=True)
@@ -96,6 +132,30 @@ def describe_sound(y: np.ndarray, sr: int, path: Path | str) -> SoundDescription
         return None
 
 
+def describe_file(job: SoundJob, *, window_s: float) -> SoundRecord:
+    """The network's description of a song indexed without one; its features are not computed.
+
+    Decodes the same window the features were computed from (the middle ``window_s`` seconds,
+    at the features' rate, as `extract_file_features` does), so a backfilled row holds what
+    one full analysis would have stored. FileError when the file is gone, unreadable, or
+    changed since its row was written (`soundalike index` then analyses it again, whole).
+    """
+    try:
+        stat = os.stat(job.path)
+    except OSError as exc:
+        raise FileError(job.path, exc.strerror or str(exc)) from exc
+    if (stat.st_size, stat.st_mtime_ns) != (job.size_bytes, job.mtime_ns):
+        raise FileError(job.path, "changed since it was indexed; `soundalike index` analyses it")
+    decoded = decode_window(Path(job.path), sr=SR, window_s=window_s)
+    return SoundRecord(
+        song_id=job.song_id,
+        path=job.path,
+        size_bytes=job.size_bytes,
+        mtime_ns=job.mtime_ns,
+        sound=describe_sound(decoded.y, decoded.sr, job.path),
+    )
+
+
 def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
     """Worker entry point: a record, or the reason the file is skipped."""
     try:
@@ -104,6 +164,22 @@ def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
         return Skipped(str(path), exc.reason)
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library
         return Skipped(str(path), f"unexpected {type(exc).__name__}: {exc}")
+
+
+def work_for_report(item: Path | SoundJob, window_s: float) -> SongRecord | SoundRecord | Skipped:
+    """Worker entry point for a mixed run: a path is analysed whole, a `SoundJob` only described.
+
+    One pool (and one progress bar) serves both, so ``index`` fills the sound description of
+    unchanged songs alongside the files it analyses.
+    """
+    if not isinstance(item, SoundJob):
+        return analyse_for_report(item, window_s)
+    try:
+        return describe_file(item, window_s=window_s)
+    except FileError as exc:
+        return Skipped(item.path, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library
+        return Skipped(item.path, f"unexpected {type(exc).__name__}: {exc}")
 
 
 KERNEL_LOCK_TIMEOUT_S = 600.0
@@ -122,26 +198,29 @@ def kernel_lock_path() -> Path:
     return Path(tempfile.gettempdir()) / f"soundalike-kernels-{env}.lock"
 
 
-def load_kernels() -> None:
+def load_kernels(*, features: bool = True) -> None:
     """Compile, or load from numba's cache, every kernel the extractor calls, on 1 s of noise.
 
     The first call of each numba kernel in a process costs far more than a file's analysis;
     paying it here keeps it out of the first file's time. Also loads the network's sessions.
     The compiled median is worth its load time only over many files, so it is loaded here, for
-    indexing, and not by the extractor itself.
+    indexing, and not by the extractor itself. ``features=False`` loads the sessions alone, for
+    runs that only describe sound (backfill).
     """
-    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
-    with file_lock(kernel_lock_path(), timeout_s=KERNEL_LOCK_TIMEOUT_S):
-        load_median_kernel()
-        extract_features(y=noise, sr=SR)
+    if features:
+        noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
+        with file_lock(kernel_lock_path(), timeout_s=KERNEL_LOCK_TIMEOUT_S):
+            load_median_kernel()
+            extract_features(y=noise, sr=SR)
     load_session()
 
 
-def warm_worker() -> None:
+def warm_worker(features: bool = True) -> None:
     """Prepare a worker process: kernels loaded once per worker, not once per file.
 
     Also limits BLAS to one thread: the workers already fill the cores, and two BLAS threads
-    per worker only add contention.
+    per worker only add contention. ``features`` as for `load_kernels` (positional, so a
+    process pool can pass it as ``initargs``).
     """
     threadpoolctl.threadpool_limits(limits=1)
-    load_kernels()
+    load_kernels(features=features)

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "indexer.cli.indexing:remove_cmd",
         "Remove songs by id or path (the files themselves are left alone).",
     ),
+    "backfill": (
+        "indexer.cli.indexing:backfill_cmd",
+        "Compute the sound description of indexed songs that lack it; resumable.",
+    ),
     "rebuild": (
         "indexer.cli.indexing:rebuild_cmd",
         "Recreate the vector index from the database (and compact a masked HNSW graph).",

@@ -32,7 +32,10 @@ def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def stats_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Songs in the database, vectors in the index, genres, model version, data dir."""
+    """Songs in the database, vectors in the index, genres, model version, data dir.
+
+    Also says how many songs lack the sound description (``soundalike backfill`` adds it).
+    """
     library = library_of(ctx)
     stats = library.stats()
     if as_json:
@@ -43,6 +46,14 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Songs:          {stats['songs']}")
     click.echo(f"Indexed:        {stats['indexed']} (generation {stats['index_generation']})")
     click.echo(f"Genre model:    {stats['model_version']}")
+    sound = stats["sound_space"]
+    if sound["complete"]:
+        click.echo("Sound space:    complete")
+    else:
+        click.echo(
+            f"Sound space:    {sound['missing']} song(s) lack the sound description; "
+            "run `soundalike backfill`"
+        )
     for genre, n in sorted(stats["genres"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {genre:<12} {n}")
 

@@ -1,4 +1,5 @@
-"""Writing the library: ``index`` a folder, ``add`` and ``remove`` songs, ``rebuild`` the index."""
+"""Writing the library: ``index`` a folder, ``add`` and ``remove`` songs, ``backfill`` the sound
+description, ``rebuild`` the index."""
 
 from __future__ import annotations
 
@@ -102,6 +103,11 @@ def index_cmd(
         f"{report.added} added, {report.updated} updated, {report.moved} moved, "
         f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped."
     )
+    if report.described:
+        click.echo(
+            f"{report.described} unchanged song(s) given the sound description "
+            f"({report.too_short} too short for it)."
+        )
     if report.manifest:
         click.echo(f"Index generation {report.manifest.generation}: {report.manifest.count} songs.")
     print_skipped(report.skipped)
@@ -132,6 +138,74 @@ def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         f"{len(report.skipped)} skipped."
     )
     print_skipped(report.skipped)
+    if report.skipped:
+        ctx.exit(EXIT_SKIPPED)
+
+
+@click.command("backfill")
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="Processes (default: all cores).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Songs per commit: an interruption loses at most one batch.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Describe on a Dask distributed cluster (tcp://HOST:8786) instead of local processes.",
+)
+@click.pass_context
+def backfill_cmd(
+    ctx: click.Context,
+    workers: int | None,
+    batch_size: int,
+    progress: bool,
+    scheduler: str | None,
+) -> None:
+    """Compute the sound description of indexed songs that lack it; resumable.
+
+    Songs indexed before the network description existed, or under an older version of it,
+    get it from the same 30-s window their features came from; the 57 features are not
+    computed again. Each batch is committed as it finishes, so after an interruption a new
+    run carries on with what is left. A clip shorter than the network's 3-s patch is recorded
+    as such and not tried again. Files that are missing, unreadable or changed since they were
+    indexed are listed and skipped (``soundalike index`` removes or re-analyses them).
+    """
+    from indexer.ingest.pipeline import backfill_sounds  # librosa and onnxruntime, see above
+
+    library = library_of(ctx)
+    report = backfill_sounds(
+        library,
+        workers=workers or settings_of(ctx).workers,
+        batch_size=batch_size,
+        progress=progress,
+        scheduler=scheduler,
+        training_progress=TrainingReport(bar=progress),
+    )
+    if not report.scanned:
+        click.echo("Every song already has the sound description.")
+        return
+    click.echo(
+        f"Described {report.described} of {report.scanned} song(s) in "
+        f"{report.elapsed_s - report.prepared_s:.1f} s ({report.too_short} too short for the "
+        f"network, recorded so), {len(report.skipped)} skipped."
+    )
+    missing = library.count_missing_embeddings()
+    click.echo(
+        "The sound description is complete."
+        if missing == 0
+        else f"{missing} song(s) still lack the sound description."
+    )
+    print_skipped(report.skipped)
+    if report.skipped:
+        click.echo(
+            "Skipped songs stay without it: `soundalike index` removes the songs whose files are "
+            "gone and analyses changed files again.",
+            err=True,
+        )
     if report.skipped:
         ctx.exit(EXIT_SKIPPED)
 

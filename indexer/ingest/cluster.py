@@ -13,6 +13,7 @@ poisonous file cannot stall the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,12 +21,12 @@ from typing import TYPE_CHECKING
 from distributed import Client, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from indexer.audio.analyse import Skipped, analyse_for_report, warm_worker
+from indexer.audio.analyse import Skipped, warm_worker, work_for_report
 
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from indexer.audio.analyse import SongRecord
+    from indexer.audio.analyse import SongRecord, SoundJob, SoundRecord
 
 IN_FLIGHT_PER_THREAD = 3
 """Files queued per worker thread: enough to keep workers busy, few enough to bound memory."""
@@ -42,27 +43,28 @@ class WarmUp(WorkerPlugin):
 
 
 def analyse_on_cluster(
-    paths: Sequence[Path], *, scheduler: str | Client, window_s: float
-) -> Iterator[SongRecord | Skipped]:
-    """Analyse ``paths`` on the cluster at ``scheduler``, yielding results as they arrive.
+    items: Sequence[Path | SoundJob], *, scheduler: str | Client, window_s: float
+) -> Iterator[SongRecord | SoundRecord | Skipped]:
+    """Analyse ``items`` on the cluster at ``scheduler``, yielding results as they arrive.
 
-    ``scheduler`` is an address (``tcp://host:8786``) or an existing client.
+    A path is analysed whole, a `SoundJob` only described by the network (see
+    `work_for_report`). ``scheduler`` is an address (``tcp://host:8786``) or an existing client.
     """
     own_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if own_client else scheduler
     try:
         client.register_plugin(WarmUp())
         threads = max(1, sum(client.nthreads().values()))
-        pending = iter(paths)
+        pending = iter(items)
         futures = as_completed()
-        submitted: dict[str, Path] = {}
+        submitted: dict[str, Path | SoundJob] = {}
 
         def submit_next() -> bool:
-            path = next(pending, None)
-            if path is None:
+            item = next(pending, None)
+            if item is None:
                 return False
-            future = client.submit(analyse_for_report, path, window_s, pure=False)
-            submitted[future.key] = path
+            future = client.submit(work_for_report, item, window_s, pure=False)
+            submitted[future.key] = item
             futures.add(future)
             return True
 
@@ -70,11 +72,11 @@ def analyse_on_cluster(
             if not submit_next():
                 break
         for future in futures:
-            path = submitted.pop(future.key)
+            item = submitted.pop(future.key)
             try:
                 yield future.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker and friends skip one file
-                yield Skipped(str(path), f"lost on the cluster: {type(exc).__name__}: {exc}")
+                yield Skipped(os.fspath(item), f"lost on the cluster: {type(exc).__name__}: {exc}")
             finally:
                 future.release()
             submit_next()

@@ -4,6 +4,11 @@ Stages run in one direction: paths -> plan -> analysed records (worker processes
 database rows (this process, in batches) -> vector index. A crash loses at most the batch
 in flight: finished batches are committed, and the next run skips them as unchanged and
 syncs the index with the rows.
+
+Songs indexed before the network description existed (or under an older version of it) need
+only that description: `index` gives it to the unchanged ones among its files, and
+`backfill_sounds` to every such row, through the same workers and batches, without
+computing the 57 features again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +29,12 @@ from db.repo import FileState
 from indexer.audio.analyse import (
     Skipped,
     SongRecord,
-    analyse_for_report,
+    SoundJob,
+    SoundRecord,
     file_hash,
     load_kernels,
     warm_worker,
+    work_for_report,
 )
 from indexer.library import Library
 from indexer.vectors.store import Manifest
@@ -46,6 +53,10 @@ class IndexReport:
     unchanged: int = 0
     moved: int = 0
     removed: int = 0
+    described: int = 0
+    """Indexed songs given only the network's description (features left as they were)."""
+    too_short: int = 0
+    """Of ``described``: windows shorter than one 3-s patch, recorded so (not retried)."""
     skipped: list[Skipped] = field(default_factory=list)
     elapsed_s: float = 0.0
     # Of elapsed_s: readying the scaler, the genre model (trained on a fresh data dir) and the
@@ -134,40 +145,49 @@ def worker_start_method() -> str:
 
 
 def analyse_paths(
-    paths: Sequence[Path], *, workers: int, window_s: float, scheduler: str | None = None
-) -> Iterator[SongRecord | Skipped]:
+    items: Sequence[Path | SoundJob],
+    *,
+    workers: int,
+    window_s: float,
+    scheduler: str | None = None,
+    features: bool = True,
+) -> Iterator[SongRecord | SoundRecord | Skipped]:
     """Analyse files on ``workers`` processes (in this process when 1), yielding as they finish.
 
-    At most a few files per worker are in flight, so memory stays bounded on any library.
-    With ``scheduler`` (a Dask address such as ``tcp://host:8786``) the cluster's workers
-    analyse instead, see :mod:`indexer.ingest.cluster`.
+    A path is analysed whole (`SongRecord`); a `SoundJob` gets only the network's description
+    (`SoundRecord`). ``features=False`` says no item is a path, so workers skip loading the
+    feature kernels. At most a few files per worker are in flight, so memory stays bounded on
+    any library. With ``scheduler`` (a Dask address such as ``tcp://host:8786``) the cluster's
+    workers analyse instead, see :mod:`indexer.ingest.cluster`.
     """
     if scheduler is not None:
         # Imported here: dask is only needed, and only slow to import, for cluster runs.
         from indexer.ingest.cluster import analyse_on_cluster  # noqa: PLC0415
 
-        yield from analyse_on_cluster(paths, scheduler=scheduler, window_s=window_s)
+        yield from analyse_on_cluster(items, scheduler=scheduler, window_s=window_s)
         return
-    if workers <= 1 or len(paths) <= 1:
+    if workers <= 1 or len(items) <= 1:
         # One BLAS thread, as in the workers: the extractor's matrix products are small, and a
         # second OpenBLAS thread cost 40% more CPU and 35% more wall time per file (measured
         # in process on 24 generated tracks, alternating file by file).
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            for path in paths:
-                yield analyse_for_report(path, window_s)
+            for item in items:
+                yield work_for_report(item, window_s)
         return
     context = multiprocessing.get_context(worker_start_method())
     if context.get_start_method() == "fork":
         # Forked workers inherit what this process has compiled: compile once, here.
-        load_kernels()
+        load_kernels(features=features)
     elif context.get_start_method() == "forkserver":
         # The server imports the analysis once; every worker it forks starts with it.
         context.set_forkserver_preload(["indexer.audio.analyse"])
-    pending = iter(paths)
+    pending = iter(items)
     in_flight: set[Future] = set()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=warm_worker) as pool:
-        for path in pending:
-            in_flight.add(pool.submit(analyse_for_report, path, window_s))
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=warm_worker, initargs=(features,)
+    ) as pool:
+        for item in pending:
+            in_flight.add(pool.submit(work_for_report, item, window_s))
             if len(in_flight) >= workers * 3:
                 break
         while in_flight:
@@ -176,7 +196,12 @@ def analyse_paths(
                 yield future.result()
                 nxt = next(pending, None)
                 if nxt is not None:
-                    in_flight.add(pool.submit(analyse_for_report, nxt, window_s))
+                    in_flight.add(pool.submit(work_for_report, nxt, window_s))
+
+
+def sound_jobs(states: Iterable[FileState]) -> list[SoundJob]:
+    """The `SoundJob` of each row that lacks the network's description."""
+    return [SoundJob(s.id, s.path, s.size_bytes, s.mtime_ns) for s in states]
 
 
 def index_paths(
@@ -193,9 +218,11 @@ def index_paths(
 ) -> IndexReport:
     """Index ``paths``: analyse new and changed files, record moves and removals, sync.
 
-    ``scheduler`` sends the analysis to a Dask cluster instead of local processes.
-    ``training_progress`` hears of the genre model's fits when a fresh data dir trains it
-    (see `Library.prepare`); that and the kernels' warm-up happen before the progress bar starts.
+    Unchanged (or moved) files whose row lacks the current network description get that
+    description alone, in the same run. ``scheduler`` sends the work to a Dask cluster
+    instead of local processes. ``training_progress`` hears of the genre model's fits when a
+    fresh data dir trains it (see `Library.prepare`); that and the kernels' warm-up happen
+    before the progress bar starts.
     """
     started = time.monotonic()
     report = IndexReport(scanned=len(paths))
@@ -208,54 +235,155 @@ def index_paths(
     if plan.removed:
         report.removed = library.remove_songs(plan.removed)
 
-    known = set(library.file_states())
-    if plan.to_analyse:
+    # Read after the moves, so a moved row is described under its new path.
+    on_disk = {str(p) for p in paths} - {s.path for s in plan.skipped}
+    on_disk -= {str(p) for p in plan.to_analyse}
+    jobs = sound_jobs(s for s in library.files_missing_embeddings() if s.path in on_disk)
+    items: list[Path | SoundJob] = [*plan.to_analyse, *jobs]
+    if items:
         # Fit or load the scaler and genre model and compile the kernels now, so the progress
         # bar's rate and estimate start from the first analysed track.
         prepare_started = time.monotonic()
         library.prepare(training_progress=training_progress)
         if scheduler is None:
-            load_kernels()
+            load_kernels(features=bool(plan.to_analyse))
         report.prepared_s = time.monotonic() - prepare_started
-    batch: list[SongRecord] = []
+    write_results(
+        library,
+        analyse_paths(
+            items,
+            workers=workers,
+            window_s=library.settings.window_s,
+            scheduler=scheduler,
+            features=bool(plan.to_analyse),
+        ),
+        report,
+        total=len(items),
+        known=set(library.file_states()),
+        batch_size=batch_size,
+        progress=progress,
+        on_skip=on_skip,
+    )
+    report.manifest = library.sync_index()
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def backfill_sounds(
+    library: Library,
+    *,
+    workers: int = 1,
+    batch_size: int = 32,
+    progress: bool = False,
+    scheduler: str | None = None,
+    training_progress: Callable[[int, int], None] | None = None,
+) -> IndexReport:
+    """Give every song that lacks the current network description that description alone.
+
+    The rows to do are read from the database (`Library.files_missing_embeddings`), so an
+    interrupted run resumes with what is left: each batch is committed as it fills. Files
+    that are gone, unreadable or changed since they were indexed are reported as skipped and
+    stay missing (``soundalike index`` removes or re-analyses them). ``scanned`` counts the
+    rows that were missing when the run began.
+    """
+    started = time.monotonic()
+    jobs = sound_jobs(library.files_missing_embeddings())
+    report = IndexReport(scanned=len(jobs))
+    if jobs:
+        prepare_started = time.monotonic()
+        # The genre model's version goes into the index manifest at the final sync.
+        library.prepare(training_progress=training_progress)
+        if scheduler is None:
+            load_kernels(features=False)
+        report.prepared_s = time.monotonic() - prepare_started
+    write_results(
+        library,
+        analyse_paths(
+            jobs,
+            workers=workers,
+            window_s=library.settings.window_s,
+            scheduler=scheduler,
+            features=False,
+        ),
+        report,
+        total=len(jobs),
+        known=set(),
+        batch_size=batch_size,
+        progress=progress,
+    )
+    report.manifest = library.sync_index()
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def write_results(
+    library: Library,
+    results: Iterable[SongRecord | SoundRecord | Skipped],
+    report: IndexReport,
+    *,
+    total: int,
+    known: set[str],
+    batch_size: int,
+    progress: bool,
+    on_skip: Callable[[Skipped], None] | None = None,
+) -> None:
+    """Write workers' results in batches of ``batch_size``, each batch one commit, and count them.
+
+    ``known`` holds the paths that had rows before the run (an analysed one is "updated").
+    The index is saved every `SYNC_EVERY_S` too, so a running service sees new songs as they
+    come. The progress bar's clock starts at the first result, so its rate and estimate leave
+    out the workers' start-up. An exception (or Ctrl-C) loses only the batch not yet written.
+    """
+    songs: list[SongRecord] = []
+    sounds: list[SoundRecord] = []
     last_sync = time.monotonic()
 
     def flush() -> None:
         nonlocal last_sync
-        if not batch:
-            return
-        library.write_songs(batch)
-        for record in batch:
-            if record.path in known:
-                report.updated += 1
-            else:
-                report.added += 1
-        batch.clear()
+        if songs:
+            library.write_songs(songs)
+            for record in songs:
+                if record.path in known:
+                    report.updated += 1
+                else:
+                    report.added += 1
+        if sounds:
+            stored = set(library.store_sounds(sounds))
+            for record in sounds:
+                if record.song_id not in stored:
+                    report.skipped.append(Skipped(record.path, "its row changed during the run"))
+                elif record.sound is None:
+                    report.too_short += 1
+            report.described += len(stored)
+        songs.clear()
+        sounds.clear()
         if time.monotonic() - last_sync > SYNC_EVERY_S:
             library.sync_index()
             last_sync = time.monotonic()
 
-    analysed = 0
-    bar = tqdm(total=len(plan.to_analyse), unit="track", disable=not progress, dynamic_ncols=True)
-    with bar:
-        for result in analyse_paths(
-            plan.to_analyse,
-            workers=workers,
-            window_s=library.settings.window_s,
-            scheduler=scheduler,
-        ):
-            bar.update(1)
+    done = 0
+    bar: tqdm | None = None
+    try:
+        for result in results:
+            if bar is None:
+                # Made at the first result, counting it as the start: the rate and estimate
+                # then leave out the workers' start-up, which no later track pays again.
+                bar = tqdm(
+                    total=total, initial=1, unit="track", disable=not progress, dynamic_ncols=True
+                )
+            else:
+                bar.update(1)
             if isinstance(result, Skipped):
                 report.skipped.append(result)
                 if on_skip:
                     on_skip(result)
                 continue
-            batch.append(result)
-            analysed += 1
-            if len(batch) >= batch_size:
+            (songs if isinstance(result, SongRecord) else sounds).append(result)
+            done += 1
+            if len(songs) + len(sounds) >= batch_size:
                 flush()
-            bar.set_postfix(ok=analysed, skipped=len(report.skipped))
+            bar.set_postfix(ok=done, skipped=len(report.skipped))
         flush()
-    report.manifest = library.sync_index()
-    report.elapsed_s = time.monotonic() - started
-    return report
+    finally:
+        if bar is not None:
+            bar.close()

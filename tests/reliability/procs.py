@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,18 +53,26 @@ def kill_after(settings: Settings, args: list[str], *, delay_s: float) -> int | 
         return None
 
 
-def kill_after_progress(settings: Settings, args: list[str], *, extra_delay_s: float) -> bool:
+def kill_after_progress(
+    settings: Settings,
+    args: list[str],
+    *,
+    extra_delay_s: float,
+    progress: Callable[[Settings], int] | None = None,
+) -> bool:
     """Start a CLI command, SIGKILL it ``extra_delay_s`` after it first commits rows.
 
     Waiting for a commit puts the kill among the writes rather than in the slow start-up.
-    Returns whether the command was killed (False when it finished first).
+    ``progress`` counts what the command commits (default: the rows). Returns whether the
+    command was killed (False when it finished first).
     """
-    before = count_rows(settings)
+    progress = progress or count_rows
+    before = progress(settings)
     proc = subprocess.Popen(
         [*CLI, *args], env=cli_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
-    while proc.poll() is None and count_rows(settings) == before:
+    while proc.poll() is None and progress(settings) == before:
         assert time.monotonic() < deadline, "the command wrote nothing in 120 s"
         time.sleep(0.1)
     time.sleep(extra_delay_s)
@@ -96,6 +105,15 @@ def count_rows(settings: Settings) -> int:
     library = Library(settings)
     try:
         return library.count_songs()
+    finally:
+        library.close()
+
+
+def count_described(settings: Settings) -> int:
+    """Songs that have the current sound description (or are recorded too short for it)."""
+    library = Library(settings)
+    try:
+        return library.count_songs() - library.count_missing_embeddings()
     finally:
         library.close()
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from indexer.library import Library
 from indexer.settings import Settings
 from indexer.vectors.store import load_index, read_manifest
-from tests.helpers import write_tones
+from tests.helpers import old_song_row, write_tones
 from tests.reliability.procs import (
     assert_consistent,
     cli_env,
+    count_described,
     count_rows,
     http,
     kill_after_progress,
@@ -47,6 +49,31 @@ def test_index_survives_sigkill_at_random_points(tmp_path: Path, settings: Setti
     print(
         f"index: {KILLS_PER_DATABASE} SIGKILL runs, {finished_early} finished before the kill, "
         f"rows after each kill: {rows_seen}"
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_backfill_survives_sigkill_and_a_rerun_finishes(tmp_path: Path, settings: Settings) -> None:
+    tones = write_tones(tmp_path / "music", [210 + 45 * i for i in range(4)], seconds=3.2)
+    library = Library(settings)
+    library.insert_songs_bulk([old_song_row(path, n) for n, path in enumerate(tones)])
+    before = {s.id: s.features for s in library.list_songs_after(limit=10)}
+    args = ["backfill", "--workers", "1", "--batch-size", "1", "--no-progress"]
+    killed = kill_after_progress(settings, args, extra_delay_s=0.3, progress=count_described)
+    described_at_kill = count_described(settings)
+    final = run_cli(settings, *args)
+    assert final.returncode == 0, final.stderr
+    try:
+        assert library.count_missing_embeddings() == 0
+        after = {s.id: s for s in library.list_songs_after(limit=10)}
+        assert {i: s.features for i, s in after.items()} == before  # features never recomputed
+        assert all(s.embedding is not None for s in after.values())
+    finally:
+        library.close()
+    assert_consistent(settings, {str(path) for path in tones})
+    print(
+        f"backfill: killed={killed} with {described_at_kill} of {len(tones)} described; "
+        f"re-run: {final.stdout.splitlines()[0]}"
     )
 
 
