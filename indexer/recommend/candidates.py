@@ -16,6 +16,7 @@ import numpy as np
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library, Neighbour
+from indexer.model.tags import carried_tags
 from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
 from indexer.recommend.hub_scores import HubCache
@@ -79,6 +80,7 @@ def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> l
                 album=row.album,
                 genre=row.genre,
                 tempo_bpm=float(row.features[_TEMPO]),
+                tags=carried_tags(row.tags),
             )
         )
     return candidates
@@ -221,5 +223,12 @@ def explain_neighbours(
     result: list[tuple[int, Explanation]] = []
     for row, seed_row in enumerate(nearest):
         seed = seeds[int(seed_row)]
-        result.append((seed.id, explain(library.scaler, seed.feature_vector, raw[row])[0]))
+        why = explain(
+            library.scaler,
+            seed.feature_vector,
+            raw[row],
+            query_tags=seed.tag_vector,
+            tags=[neighbours[row].song.tag_vector],
+        )[0]
+        result.append((seed.id, why))
     return result
