@@ -19,11 +19,12 @@ from flask import Response, jsonify
 from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.features import SR, extract_features
 from indexer.library import Neighbour
-from indexer.model.tags import PROFILE_SEEDS, normalize_tags, split_tags
+from indexer.model.tags import normalize_tags, split_tags
 from indexer.recommend.candidates import (
     Context,
     Recommendation,
     explain_neighbours,
+    profile_seeds,
     recommend,
     recommend_for_seeds,
     song_vector,
@@ -227,11 +228,7 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
     ctx = context()
     profile = normalize_tags(split_tags(values.get("profile") or []))
     if profile:
-        matched = ctx.library.songs_matching_tags(
-            profile, limit=PROFILE_SEEDS + len(seeds) + len(query.negatives)
-        )
-        picked = [i for i, _ in matched if i not in seeds and i not in query.negatives]
-        seeds.extend(picked[:PROFILE_SEEDS])
+        seeds.extend(profile_seeds(ctx.library, profile, skip={*seeds, *query.negatives}))
         if not seeds:
             raise ApiError(
                 404, "not_found", "no song has tags yet: the network has not described any"
