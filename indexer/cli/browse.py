@@ -51,7 +51,7 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command("tags")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def tags_cmd(ctx: click.Context, as_json: bool) -> None:
     """The tags the networks predict: kind, networks, and songs that carry each."""
