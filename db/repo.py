@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import Song, features_from_bytes
+from db.models import Song, features_from_bytes, floats_from_bytes
 from db.search import search_clause
 
 # Rows fetched per round trip when streaming the whole library.
@@ -68,11 +68,17 @@ class SongRow:
     genre_confidence: float | None
     genre_probabilities: dict[str, Any] | None
     model_version: str | None
+    tag_probabilities: bytes | None
 
     @property
     def feature_vector(self) -> np.ndarray:
         """The 57 raw features, float64."""
         return features_from_bytes(self.features)
+
+    @property
+    def tag_vector(self) -> np.ndarray | None:
+        """The 100 stored tag probabilities, float32, or None when not yet computed."""
+        return None if self.tag_probabilities is None else floats_from_bytes(self.tag_probabilities)
 
 
 _ROW_COLUMNS = [Song.__table__.c[f.name] for f in fields(SongRow)]
@@ -111,6 +117,8 @@ class CandidateRow:
     duration_s: float
     genre: str | None
     features: np.ndarray
+    tags: np.ndarray | None = None
+    """The stored tag probabilities [shape=(100,)], None when not yet computed."""
 
 
 def candidate_rows(session: Session, ids: Sequence[int]) -> dict[int, CandidateRow]:
@@ -122,8 +130,17 @@ def candidate_rows(session: Session, ids: Sequence[int]) -> dict[int, CandidateR
     if not ids:
         return {}
     columns = (Song.id, Song.title, Song.artist, Song.album, Song.duration_s, Song.genre)
-    rows = session.execute(select(*columns, Song.features).where(Song.id.in_(list(ids))))
-    return {row[0]: CandidateRow(*row[:6], features=features_from_bytes(row[6])) for row in rows}
+    rows = session.execute(
+        select(*columns, Song.features, Song.tag_probabilities).where(Song.id.in_(list(ids)))
+    )
+    return {
+        row[0]: CandidateRow(
+            *row[:6],
+            features=features_from_bytes(row[6]),
+            tags=None if row[7] is None else floats_from_bytes(row[7]),
+        )
+        for row in rows
+    }
 
 
 def search_songs(
@@ -315,6 +332,25 @@ def iter_features(
             return
         last_id = rows[-1].id
         yield _stack(rows)
+
+
+def iter_tag_vectors(
+    session: Session, *, batch: int = STREAM_BATCH
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, tag vectors [shape=(n, 100)])`` in id order, skipping songs without tags."""
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Song.id, Song.tag_probabilities)
+            .where(Song.id > last_id, Song.tag_probabilities.is_not(None))
+            .order_by(Song.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+        yield ids, np.vstack([floats_from_bytes(row.tag_probabilities) for row in rows])
 
 
 def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,14 @@ from db.models import Song
 from db.repo import CandidateRow, FileState, ListingKey, SongLabel, SongRow
 from db.session import single_reader
 from indexer.errors import NotFoundError
+from indexer.model.tags import (
+    TAG_THRESHOLD,
+    TAG_VOCABULARY,
+    TagScore,
+    merge_tag_probabilities,
+    profile_scores,
+    top_tags,
+)
 
 
 class LibraryReads:
@@ -151,6 +159,49 @@ class LibraryReads:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0))
         return np.concatenate(id_parts), np.vstack(raw_parts)
 
+    # --- tags (indexer.model.tags) -------------------------------------------------------
+
+    def song_top_tags(self, song_id: int) -> list[TagScore]:
+        """A song's top tags, best first; empty when its tags are not computed yet."""
+        return top_tags(self.get_song(song_id).tag_vector)
+
+    def songs_matching_tags(
+        self, tags: Sequence[str], *, limit: int, carrying_all: bool = False
+    ) -> list[tuple[int, float]]:
+        """``(id, score)`` of the ``limit`` songs that best match a tag profile, best first.
+
+        The score is `profile_scores`' geometric mean; with ``carrying_all`` only songs that
+        carry every one of ``tags`` count. Songs without tags never match. The tag column is
+        streamed in batches, so memory stays bounded at any size.
+        """
+        columns = [TAG_VOCABULARY.index(t) for t in tags]
+        best_ids = np.zeros(0, dtype=np.int64)
+        best_scores = np.zeros(0)
+        with self._session() as session:
+            for ids, vectors in repo.iter_tag_vectors(session):
+                scores = profile_scores(vectors, tags)
+                if carrying_all:
+                    merged = merge_tag_probabilities(vectors)[:, columns]
+                    keep = (merged >= TAG_THRESHOLD).all(axis=1)
+                    ids, scores = ids[keep], scores[keep]
+                best_ids = np.concatenate([best_ids, ids])
+                best_scores = np.concatenate([best_scores, scores])
+                if len(best_ids) > limit:
+                    # Ties broken by id, so the same library always gives the same seeds.
+                    kept = np.lexsort((best_ids, -best_scores))[:limit]
+                    best_ids, best_scores = best_ids[kept], best_scores[kept]
+        order = np.lexsort((best_ids, -best_scores))[:limit]
+        return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+    def tag_counts(self, *, threshold: float = TAG_THRESHOLD) -> tuple[int, dict[str, int]]:
+        """Songs that have tag probabilities, and how many of them carry each tag."""
+        counts = np.zeros(len(TAG_VOCABULARY), dtype=np.int64)
+        tagged = 0
+        with self._session() as session:
+            for ids, vectors in repo.iter_tag_vectors(session):
+                tagged += len(ids)
+                counts += (merge_tag_probabilities(vectors) >= threshold).sum(axis=0)
+        return tagged, {tag: int(n) for tag, n in zip(TAG_VOCABULARY, counts, strict=True)}
 
 def _embedding_version() -> str:
     """The network recipe rows must be described with to count as complete."""

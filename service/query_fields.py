@@ -13,6 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
+from indexer.model.tags import TAG_VOCABULARY
 from indexer.recommend.options import MAX_IDS, Parameter, known_genres
 from service.state import state
 
@@ -137,6 +138,42 @@ def text(
     )
 
 
+MAX_TAGS = 10
+UNKNOWN_TAG_HINT = "GET /api/tags lists the known tags"
+
+
+class TagName(fields.String):
+    """A tag name as the vocabulary spells it: case and runs of spaces do not matter."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return " ".join(super()._deserialize(value, attr, data, **kwargs).split()).lower()
+
+
+def tag_names(
+    name: str, about: str, *, required: bool = False, data_key: str | None = None
+) -> fields.List:
+    """Tag names, by repeating the parameter (``tag=chill&tag=piano``) or separated by commas.
+
+    The document lists the vocabulary as the items' enum, so clients can offer it.
+    """
+    item = TagName(
+        validate=validate.OneOf(
+            TAG_VOCABULARY, error=f"unknown tag {{input!r}} in {name}; {UNKNOWN_TAG_HINT}"
+        ),
+    )
+    lengths = validate.Length(
+        min=1 if required else None, max=MAX_TAGS, error=f"give 1 to {MAX_TAGS} values of {name}"
+    )
+    return fields.List(
+        item,
+        **_presence(required=required, default=list),
+        data_key=data_key,
+        validate=lengths,
+        error_messages={"required": f"give at least one {name}"},
+        metadata={"description": about},
+    )
+
+
 def _presence(*, required: bool, default: Any) -> dict[str, Any]:
     # marshmallow refuses a default for a required field; a parameter without a default stays
     # out of the parsed values when absent, so the document does not call it nullable.
@@ -174,6 +211,8 @@ def field_for(parameter: Parameter) -> fields.Field:
             return choice(name, about, parameter.choices, default=default, data_key=data_key)
         case "genre":
             return text(name, about, validators=[_known_genre], data_key=data_key)
+        case "tags":
+            return tag_names(name, about, data_key=data_key)
     raise AssertionError(f"no field for parameter kind {parameter.kind!r}")
 
 

@@ -18,17 +18,27 @@ from typing import Any
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from indexer.model.tags import KINDS
 from indexer.recommend.candidates import SEED_MODES
 from indexer.recommend.explain import GROUPS
 from indexer.recommend.options import RERANK, SEEDS, K
 from indexer.walks.path import DIRECTIONS
-from service.query_fields import choice, fields_for, integer, song_ids, text
+from service.query_fields import choice, fields_for, integer, song_ids, tag_names, text
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9
 MAX_STEPS = 100
 # Why re-ranking may leave a candidate out (indexer.rerank).
-DROP_REASONS = ("excluded", "genre", "tempo", "duration", "duplicate", "artist_cap", "album_cap")
+DROP_REASONS = (
+    "excluded",
+    "genre",
+    "tempo",
+    "duration",
+    "tag",
+    "duplicate",
+    "artist_cap",
+    "album_cap",
+)
 
 
 def _str(**kwargs: Any) -> fields.String:
@@ -82,11 +92,27 @@ class SongListQuery(Schema):
 
 SimilarQuery = Schema.from_dict(fields_for((K, *RERANK)), name="SimilarQuery")
 
-SeedQuery = Schema.from_dict(
-    {"seed": song_ids("seed", "songs to start from", required=True)}
+_SeedFields = Schema.from_dict(
+    {
+        "seed": song_ids("seed", "songs to start from (or give tags)"),
+        "profile": tag_names(
+            "tags",
+            "start from the songs that best match these tags (or give seed songs)",
+            data_key="tags",
+        ),
+    }
     | fields_for((K, *SEEDS, *RERANK)),
-    name="SeedQuery",
+    name="SeedFields",
 )
+
+
+class SeedQuery(_SeedFields):  # type: ignore[misc, valid-type]
+    """``GET /api/similar``: seed songs, a tag profile, or both."""
+
+    @validates_schema
+    def _something_to_start_from(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("seed") and not data.get("profile"):
+            raise ValidationError("give at least one seed (song id) or tags (tag names)")
 
 
 class PathQuery(Schema):
@@ -153,6 +179,13 @@ class Genre(NeighbourGenre):
     probabilities = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
 
 
+class Tag(Schema):
+    """One of a song's top tags and its probability (the network's, merged over both)."""
+
+    tag = _str()
+    probability = _num()
+
+
 class Song(Schema):
     """The public view of a song: never its path on the server."""
 
@@ -165,6 +198,7 @@ class Song(Schema):
     genre = fields.Nested(Genre, required=True)
     model_version = _str(allow_none=True)
     audio_url = _str()
+    tags = _list(Tag, metadata={"description": "top tags; empty until the network has run"})
 
 
 ExplanationParts = Schema.from_dict({group: _num() for group in GROUPS}, name="ExplanationParts")
@@ -177,6 +211,9 @@ class Explanation(Schema):
     cosine = _num()
     parts = fields.Nested(ExplanationParts, required=True)
     summary = _str()
+    shared_tags = fields.List(
+        fields.String(), metadata={"description": "top tags the two songs have in common"}
+    )
 
 
 class Neighbour(Schema):
@@ -189,6 +226,7 @@ class Neighbour(Schema):
     score = _num()
     explanation = fields.Nested(Explanation)
     genre = fields.Nested(NeighbourGenre, required=True)
+    tags = _list(Tag)
 
 
 class Dropped(Schema):
@@ -211,6 +249,11 @@ class SeedSimilar(Schema):
     """Songs like the seeds and unlike the ``not`` songs."""
 
     seeds = _list(Song)
+    profile = fields.List(
+        fields.String(),
+        data_key="tags",
+        metadata={"description": "the tag profile the seeds were chosen by, when one was given"},
+    )
     negatives = _list(fields.Integer(), data_key="not")
     mode = _str(validate=validate.OneOf(SEED_MODES))
     neighbours = _list(Neighbour)
@@ -375,3 +418,21 @@ class SongPath(Schema):
     direction = _str(allow_none=True, validate=validate.OneOf(DIRECTIONS))
     smoothness = _num(allow_none=True)
     path = _list(PathStep, validate=validate.Length(min=1))
+
+
+class TagInfo(Schema):
+    """One tag of the networks' vocabulary."""
+
+    tag = _str()
+    kind = _str(validate=validate.OneOf(KINDS))
+    models = _list(fields.String(), metadata={"description": "the networks that predict it"})
+    songs = _int(metadata={"description": "songs that carry it"})
+
+
+class TagVocabulary(Schema):
+    """Every tag the networks predict, with its kind and how many songs carry it."""
+
+    threshold = _num(metadata={"description": "probability at which a song carries a tag"})
+    songs_with_tags = _int()
+    kinds = _list(fields.String())
+    tags = _list(TagInfo)

@@ -19,10 +19,12 @@ from flask import Response, jsonify
 from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.features import SR, extract_features
 from indexer.library import Neighbour
+from indexer.model.tags import normalize_tags, split_tags
 from indexer.recommend.candidates import (
     Context,
     Recommendation,
     explain_neighbours,
+    profile_seeds,
     recommend,
     recommend_for_seeds,
     song_vector,
@@ -35,7 +37,14 @@ from indexer.recommend.rerank import Anchor, Dropped
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.errors import ApiError
-from service.songs import check_song_id, check_song_ids, genre_json, get_song_or_404, song_json
+from service.songs import (
+    check_song_id,
+    check_song_ids,
+    genre_json,
+    get_song_or_404,
+    song_json,
+    tags_json,
+)
 from service.state import state
 
 bp = Blueprint("similar", __name__, url_prefix="/api")
@@ -63,6 +72,7 @@ def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
         "album": song.album,
         "score": round(neighbour.score, 6),
         "genre": genre_json(song, full=False),
+        "tags": tags_json(song),
     }
 
 
@@ -72,6 +82,7 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "cosine": explanation.cosine,
         "parts": explanation.parts,
         "summary": explanation.summary,
+        "shared_tags": list(explanation.shared_tags),
     }
 
 
@@ -81,14 +92,25 @@ def dropped_json(dropped: list[Dropped]) -> list[dict[str, Any]]:
 
 
 def neighbours_payload(
-    result: Recommendation, query: NeighbourQuery, *, query_raw: np.ndarray | None = None
+    result: Recommendation,
+    query: NeighbourQuery,
+    *,
+    query_raw: np.ndarray | None = None,
+    query_tags: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``neighbours`` (explained against ``query_raw`` when the query asks) and, when it asks,
-    what re-ranking ``dropped``."""
+    """``neighbours`` (explained against ``query_raw`` and ``query_tags`` when the query asks)
+    and, when it asks, what re-ranking ``dropped``."""
     items = [neighbour_json(n) for n in result.neighbours]
     if query.explain and query_raw is not None and result.neighbours:
         raw = np.vstack([n.song.feature_vector for n in result.neighbours])
-        for item, why in zip(items, explain(state().library.scaler, query_raw, raw), strict=True):
+        explained = explain(
+            state().library.scaler,
+            query_raw,
+            raw,
+            query_tags=query_tags,
+            tags=[n.song.tag_vector for n in result.neighbours],
+        )
+        for item, why in zip(items, explained, strict=True):
             item["explanation"] = explanation_json(why)
     payload: dict[str, Any] = {"neighbours": items}
     if query.explain_drops:
@@ -119,7 +141,9 @@ def similar_songs(values: dict[str, Any], song_id: int) -> Response:
             anchors=[Anchor(song.id, vector, traits(song))],
             skip=frozenset({song_id}),
         )
-    payload = neighbours_payload(result, query, query_raw=song.feature_vector)
+    payload = neighbours_payload(
+        result, query, query_raw=song.feature_vector, query_tags=song.tag_vector
+    )
     return jsonify({"song": song_json(song), **payload})
 
 
@@ -194,11 +218,21 @@ def _analyse_upload(
 @bp.response(200, schemas.SeedSimilar)
 @bp.fails_with(404)
 def similar_to_seeds(values: dict[str, Any]) -> Response:
-    """The ``k`` songs nearest to the seeds (centroid or per-seed union), away from ``not``."""
+    """The ``k`` songs nearest to the seeds (centroid or per-seed union), away from ``not``.
+
+    With ``tags`` the seeds are (or include) the songs that best match that tag profile.
+    """
     query = neighbour_query(values)
-    seeds: list[int] = values["seed"]
+    seeds: list[int] = list(values.get("seed") or [])
     check_song_ids([*seeds, *query.negatives])
     ctx = context()
+    profile = normalize_tags(split_tags(values.get("profile") or []))
+    if profile:
+        seeds.extend(profile_seeds(ctx.library, profile, skip={*seeds, *query.negatives}))
+        if not seeds:
+            raise ApiError(
+                404, "not_found", "no song has tags yet: the network has not described any"
+            )
     seed_songs, result = recommend_for_seeds(
         ctx,
         seeds,
@@ -216,6 +250,7 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
     return jsonify(
         {
             "seeds": [song_json(s) for s in seed_songs],
+            **({"tags": list(profile)} if profile else {}),
             "not": list(query.negatives),
             "mode": query.mode,
             **payload,

@@ -18,6 +18,7 @@ from db.repo import ListingKey, SongRow
 from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
+from indexer.model.tags import top_tags
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.cursor import decode as decode_cursor
@@ -87,6 +88,11 @@ def genre_json(song: Song | SongRow, *, full: bool) -> dict[str, Any]:
     return genre
 
 
+def tags_json(song: Song | SongRow) -> list[dict[str, Any]]:
+    """`schemas.Tag` list: a song's top tags, best first; empty until the network has run."""
+    return [{"tag": t.tag, "probability": t.probability} for t in top_tags(song.tag_vector)]
+
+
 def song_json(song: Song | SongRow) -> dict[str, Any]:
     """`schemas.Song`: the public view of a song (never its path on the server)."""
     return {
@@ -99,6 +105,7 @@ def song_json(song: Song | SongRow) -> dict[str, Any]:
         "genre": genre_json(song, full=True),
         "model_version": song.model_version,
         "audio_url": f"/api/songs/{song.id}/audio",
+        "tags": tags_json(song),
     }
 
 

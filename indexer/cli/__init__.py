@@ -54,7 +54,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "indexer.cli.walks:path_cmd",
         "A walk from START to END (ids or paths), each song closer to END than the one before.",
     ),
-    "songs": ("indexer.cli.browse:songs_cmd", "List songs with their ids and genres."),
+    "songs": ("indexer.cli.browse:songs_cmd", "List songs with their ids, genres and top tags."),
+    "tags": (
+        "indexer.cli.browse:tags_cmd",
+        "The tags the networks predict: kind, networks, and songs that carry each.",
+    ),
     "stats": (
         "indexer.cli.browse:stats_cmd",
         "Songs in the database, vectors in the index, genres, model version, data dir.",

@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from indexer.audio.feature_columns import FEATURE_NAMES
-from indexer.cli.context import EXIT_SKIPPED, display_song, library_of, settings_of
+from indexer.cli.context import EXIT_SKIPPED, display_song, display_tags, library_of, settings_of
 from indexer.errors import FileError
 
 
@@ -20,11 +20,14 @@ from indexer.errors import FileError
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
 @click.pass_context
 def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
-    """List songs with their ids and genres."""
+    """List songs with their ids, genres and top tags."""
     library = library_of(ctx)
     songs, total = library.search_songs(q=query, limit=limit, offset=0)
     for song in songs:
         click.echo(f"{song.id:>6}  {song.genre or '?':<10} {display_song(song)}")
+        tags = display_tags(song)
+        if tags:
+            click.echo(f"{'':>18}tags: {tags}")
     click.echo(f"{len(songs)} of {total} song(s).")
 
 
@@ -56,6 +59,29 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
         )
     for genre, n in sorted(stats["genres"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {genre:<12} {n}")
+
+
+@click.command("tags")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def tags_cmd(ctx: click.Context, as_json: bool) -> None:
+    """The tags the networks predict: kind, networks, and songs that carry each."""
+    from indexer.model.tags import TAG_KINDS, TAG_THRESHOLD, TAG_VOCABULARY, tag_models
+
+    tagged, counts = library_of(ctx).tag_counts()
+    rows = [
+        {"tag": t, "kind": TAG_KINDS[t], "models": list(tag_models(t)), "songs": counts[t]}
+        for t in TAG_VOCABULARY
+    ]
+    if as_json:
+        payload = {"threshold": TAG_THRESHOLD, "songs_with_tags": tagged, "tags": rows}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"{tagged} song(s) have tags; a song carries a tag at probability {TAG_THRESHOLD}.")
+    click.echo(f"{'tag':<18} {'kind':<11} {'songs':>6}  networks")
+    for row in rows:
+        networks = " ".join(m.split("_")[0] for m in row["models"])
+        click.echo(f"{row['tag']:<18} {row['kind']:<11} {row['songs']:>6}  {networks}")
 
 
 @click.command("features")

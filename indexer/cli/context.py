@@ -8,6 +8,7 @@ import click
 
 if TYPE_CHECKING:
     from db.models import Song
+    from db.repo import SongRow
     from indexer.ingest.pipeline import Skipped
     from indexer.library import Library
     from indexer.settings import Settings
@@ -38,6 +39,13 @@ def library_of(ctx: click.Context) -> Library:
 def display_song(song: Song) -> str:
     """``artist - title``, or the title alone when the artist is unknown."""
     return f"{song.artist} - {song.title}" if song.artist else song.title
+
+
+def display_tags(song: Song | SongRow) -> str:
+    """A song's top tags with their probabilities (``rock 0.52, guitar 0.41``); empty if none."""
+    from indexer.model.tags import top_tags
+
+    return ", ".join(f"{t.tag} {t.probability:.2f}" for t in top_tags(song.tag_vector))
 
 
 def print_skipped(skipped: list[Skipped]) -> None:

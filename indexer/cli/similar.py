@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import click
 
 from db.models import Song
-from indexer.cli.context import display_song, library_of
-from indexer.errors import IndexerError
+from indexer.cli.context import display_song, display_tags, library_of
+from indexer.errors import IndexerError, ParameterError
 from indexer.library import Library
+from indexer.model.tags import normalize_tags, split_tags, top_tags
 from indexer.recommend.candidates import (
     Context,
     Recommendation,
@@ -56,6 +57,15 @@ def _at_most_ids(ctx: click.Context, param: click.Parameter, ids: tuple[int, ...
     return ids
 
 
+def _known_tags(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]) -> Any:
+    try:
+        return normalize_tags(split_tags(names))
+    except ParameterError as exc:
+        raise click.BadParameter(
+            f"{exc}; 'soundalike tags' lists the known tags", ctx=ctx, param=param
+        ) from None
+
+
 def click_option(parameter: Parameter) -> Callable[[F], F]:
     """The click option of one declared parameter, with its type, limits and default."""
     names = (parameter.option, parameter.key)
@@ -67,6 +77,7 @@ def click_option(parameter: Parameter) -> Callable[[F], F]:
         "choice": {"type": click.Choice(parameter.choices)},
         "ids": {"type": click.IntRange(min=0), "multiple": True, "callback": _at_most_ids},
         "genre": {"type": str},
+        "tags": {"type": str, "multiple": True, "callback": _known_tags},
     }
     return click.option(
         *names,
@@ -130,6 +141,7 @@ def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **valu
         for item, (seed_id, why) in zip(items, explained, strict=False):
             item["explanation"] = {"seed": seed_id, "cosine": why.cosine, "parts": why.parts}
             item["explanation"]["summary"] = why.summary
+            item["explanation"]["shared_tags"] = list(why.shared_tags)
         payload: dict[str, Any] = {"song": _song_summary(seeds[0]), "neighbours": items}
         if len(seeds) > 1:
             payload["seeds"] = [_song_summary(s) for s in seeds]
@@ -143,6 +155,9 @@ def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **valu
     for rank, n in enumerate(neighbours, 1):
         genre = f"{n.song.genre} {n.song.genre_confidence or 0:.2f}"
         click.echo(f"{rank:>3} {n.song.id:>6} {n.score:6.3f}  {genre:<16} {display_song(n.song)}")
+        tags = display_tags(n.song)
+        if tags:
+            click.echo(f"{'':>18}tags: {tags}")
         if explain:
             click.echo(f"{'':>18}{explained[rank - 1][1].summary}")
     if explain_drops:
@@ -157,4 +172,5 @@ def _song_summary(song: Song) -> dict:
         "artist": song.artist,
         "path": song.path,
         "genre": {"label": song.genre, "confidence": song.genre_confidence},
+        "tags": [{"tag": t.tag, "probability": t.probability} for t in top_tags(song.tag_vector)],
     }

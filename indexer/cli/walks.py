@@ -38,7 +38,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 @click.command("playlist")
-@click.argument("seeds", nargs=-1, required=True)
+@click.argument("seeds", nargs=-1)
+@click.option(
+    "--tags",
+    "profile",
+    help="Also start from the songs that best match these tags (comma-separated).",
+)
 @click.option("--length", type=click.IntRange(1, 10000), default=25, show_default=True)
 @click.option(
     "--max-per-artist",
@@ -51,15 +56,35 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def playlist_cmd(
     ctx: click.Context,
     seeds: tuple[str, ...],
+    profile: str | None,
     length: int,
     max_per_artist: int | None,
     out: Path | None,
     as_json: bool,
 ) -> None:
-    """A playlist that opens with SEEDS (ids or paths) and moves on in small steps."""
+    """A playlist that opens with SEEDS (ids or paths) and moves on in small steps.
+
+    With --tags chill,electronic the songs that best match the tags are seeds too (up to five
+    that carry them all), so no SEEDS are needed.
+    """
+    from indexer.model.tags import normalize_tags, split_tags
+    from indexer.recommend.candidates import profile_seeds
+
+    if not seeds and not profile:
+        raise click.UsageError("give SEEDS (ids or paths), --tags, or both")
     library = library_of(ctx)
     try:
         seed_ids = [library.resolve_song(ref).id for ref in seeds]
+        if profile:
+            try:
+                tags = normalize_tags(split_tags([profile]))
+            except IndexerError as exc:
+                raise click.BadParameter(
+                    f"{exc}; 'soundalike tags' lists the known tags", param_hint="'--tags'"
+                ) from None
+            seed_ids += profile_seeds(library, tags, skip=seed_ids)
+            if not seed_ids:
+                raise click.ClickException("no song has tags yet: the network has described none")
         if len(set(seed_ids)) > length:
             raise click.BadParameter(f"{len(set(seed_ids))} seeds do not fit in {length} songs")
         playlist = build_playlist(library, seed_ids, length=length, max_per_artist=max_per_artist)

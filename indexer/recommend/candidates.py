@@ -8,7 +8,7 @@ negative seeds (Rocchio's rule), or each seed on its own with a share of the lis
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library, Neighbour
+from indexer.model.tags import PROFILE_SEEDS, carried_tags
 from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
 from indexer.recommend.hub_scores import HubCache
@@ -79,6 +80,7 @@ def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> l
                 album=row.album,
                 genre=row.genre,
                 tempo_bpm=float(row.features[_TEMPO]),
+                tags=carried_tags(row.tags),
             )
         )
     return candidates
@@ -205,6 +207,22 @@ def recommend_for_seeds(
     return seed_songs, Recommendation(_neighbours(ctx, order), dropped)
 
 
+def profile_seeds(
+    library: Library, profile: Sequence[str], *, skip: Iterable[int] = ()
+) -> list[int]:
+    """The seeds a tag profile starts from: up to `PROFILE_SEEDS` songs that carry every tag,
+    best match first; when no song carries them all, the one song that matches best (none when
+    no song has tags). Songs in ``skip`` are never picked."""
+    skip = set(skip)
+    limit = PROFILE_SEEDS + len(skip)
+    matched = library.songs_matching_tags(profile, limit=limit, carrying_all=True)
+    picked = [i for i, _ in matched if i not in skip][:PROFILE_SEEDS]
+    if not picked:
+        nearest = library.songs_matching_tags(profile, limit=1 + len(skip))
+        picked = [i for i, _ in nearest if i not in skip][:1]
+    return picked
+
+
 def explain_neighbours(
     library: Library, seeds: Sequence[Song], neighbours: Sequence[Neighbour]
 ) -> list[tuple[int, Explanation]]:
@@ -221,5 +239,12 @@ def explain_neighbours(
     result: list[tuple[int, Explanation]] = []
     for row, seed_row in enumerate(nearest):
         seed = seeds[int(seed_row)]
-        result.append((seed.id, explain(library.scaler, seed.feature_vector, raw[row])[0]))
+        why = explain(
+            library.scaler,
+            seed.feature_vector,
+            raw[row],
+            query_tags=seed.tag_vector,
+            tags=[neighbours[row].song.tag_vector],
+        )[0]
+        result.append((seed.id, why))
     return result

@@ -10,10 +10,18 @@ S are known, every other feature set to the average song of the table the scaler
 (0 after standardizing), and ``v({}) = 0`` since nothing is known. Then the parts sum to
 ``v(all groups)``, which is the songs' cosine. It costs 31 transforms per song (32 subsets,
 minus the empty one), done as one matrix product for a whole list of neighbours.
+
+What the network hears is told in words: the top tags the two songs share (`shared_tags`, from
+`indexer.model.tags`), which lead the summary ("both tagged rock, guitar; similar timbre ...").
+A neighbour found in the sound space is near because the network's penultimate layers are, and
+its tag outputs are read off that same layer, so shared tags are that space's explanation; the
+Shapley parts still say which of the 57 features agree. Songs whose tags are not computed yet
+share none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from math import factorial
@@ -22,6 +30,7 @@ import numpy as np
 
 from indexer.audio.feature_columns import FEATURE_NAMES, N_MFCC
 from indexer.model.scaler import Scaler
+from indexer.model.tags import shared_top_tags
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "timbre": tuple(f"mfcc{i}_{s}" for i in range(1, N_MFCC + 1) for s in ("mean", "var")),
@@ -80,6 +89,8 @@ class Explanation:
     cosine: float
     parts: dict[str, float]
     summary: str
+    shared_tags: tuple[str, ...] = ()
+    """Top tags both songs carry, in the order of the query's."""
 
 
 def _unit_vectors(scaler: Scaler, Z: np.ndarray) -> np.ndarray:
@@ -89,14 +100,25 @@ def _unit_vectors(scaler: Scaler, Z: np.ndarray) -> np.ndarray:
     return np.divide(V, norms, out=np.zeros_like(V), where=norms > 0)
 
 
-def explain(scaler: Scaler, query_raw: np.ndarray, raw: np.ndarray) -> list[Explanation]:
-    """Shapley parts of the cosine between a query and each row of ``raw``.
+def explain(
+    scaler: Scaler,
+    query_raw: np.ndarray,
+    raw: np.ndarray,
+    *,
+    query_tags: np.ndarray | None = None,
+    tags: Sequence[np.ndarray | None] | None = None,
+) -> list[Explanation]:
+    """Shapley parts of the cosine between a query and each row of ``raw``, and shared tags.
 
     Parameters
     ----------
     query_raw : np.ndarray [shape=(57,)]
     raw : np.ndarray [shape=(n, 57)]
         Raw features, as stored.
+    query_tags : np.ndarray [shape=(100,)] or None
+        The query's stored tag probabilities (None: not computed, or an upload).
+    tags : sequence of (np.ndarray [shape=(100,)] or None), one per row of ``raw``
+        The neighbours' stored tag probabilities.
     """
     raw = np.atleast_2d(raw)
     Zq = scaler.standardize(query_raw)[0]
@@ -108,14 +130,18 @@ def explain(scaler: Scaler, query_raw: np.ndarray, raw: np.ndarray) -> list[Expl
     values[:, 0] = 0.0  # nothing known: no similarity to credit
     parts = values @ _WEIGHTS.T  # (n, 5)
     tempo_q = float(np.atleast_2d(query_raw)[0, _TEMPO])
+    neighbour_tags = list(tags) if tags is not None else [None] * len(raw)
     result = []
-    for row, value, song_raw in zip(parts, values, raw, strict=True):
+    for row, value, song_raw, song_tags in zip(parts, values, raw, neighbour_tags, strict=True):
         named = {name: float(p) for name, p in zip(_NAMES, row, strict=True)}
+        shared = tuple(shared_top_tags(query_tags, song_tags))
+        summary = summarize(named, tempo_q, float(song_raw[_TEMPO]))
         result.append(
             Explanation(
                 cosine=float(value[-1]),
                 parts=named,
-                summary=summarize(named, tempo_q, float(song_raw[_TEMPO])),
+                summary=f"both tagged {', '.join(shared)}; {summary}" if shared else summary,
+                shared_tags=shared,
             )
         )
     return result

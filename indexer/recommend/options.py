@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from indexer.model.genre_labels import UNCERTAIN
+from indexer.model.tags import normalize_tags, split_tags
 from indexer.recommend.candidates import NEGATIVE_WEIGHT, SEED_MODES
 from indexer.recommend.rerank import RerankOptions
 
 # What a parameter holds: "int" and "number" (finite, within [low, high]), "flag" (true or
 # false), "ids" (song ids, repeated), "choice" (one of ``choices``), "genre" (one of the genre
-# model's labels, known only once a library is open: see `known_genres`).
-Kind = Literal["int", "number", "flag", "ids", "choice", "genre"]
+# model's labels, known only once a library is open: see `known_genres`), "tags" (names from
+# `indexer.model.tags.TAG_VOCABULARY`, repeated or comma-separated).
+Kind = Literal["int", "number", "flag", "ids", "choice", "genre", "tags"]
 
 MAX_K = 100
 MAX_IDS = 100
@@ -65,6 +67,13 @@ K = Parameter("k", "int", "how many neighbours", low=1, high=MAX_K, default=10, 
 # Filters, caps, diversity and explanations: every neighbour route takes these (indexer.rerank).
 RERANK: tuple[Parameter, ...] = (
     Parameter("genre", "genre", "keep only neighbours predicted as this genre"),
+    Parameter(
+        "tag",
+        "tags",
+        "keep only neighbours that carry this tag (repeat for several: all must be carried; "
+        "GET /api/tags or 'soundalike tags' lists them)",
+        default=(),
+    ),
     Parameter(
         "tempo_min_bpm",
         "number",
@@ -160,7 +169,7 @@ def neighbour_query(values: Mapping[str, Any]) -> NeighbourQuery:
 
     def value(parameter: Parameter) -> Any:
         given = values.get(parameter.key)
-        if given is None or (parameter.kind == "ids" and not given):
+        if given is None or (parameter.kind in ("ids", "tags") and not given):
             return parameter.default
         return given
 
@@ -179,6 +188,7 @@ def neighbour_query(values: Mapping[str, Any]) -> NeighbourQuery:
             dedupe=bool(by_key["dedupe"]),
             mmr_lambda=by_key["mmr_lambda"],
             hubness=bool(by_key["hubness"]),
+            tags=frozenset(normalize_tags(split_tags(by_key["tag"]))),
         ),
         explain=bool(by_key["explain"]),
         explain_drops=bool(by_key["explain_drops"]),

@@ -5,11 +5,12 @@ same song twice, five songs by one artist, and songs the listener ruled out. All
 decided here, on candidates fetched deeper than ``k`` from the index, so nothing is re-indexed
 and the stored vectors stay the plain metric.
 
-Order of decisions: the filters (excluded ids, predicted genre, tempo and duration ranges) drop
-candidates first. The rest are taken greedily, best first: by cosine, or by CSLS when hubness
-correction is on, or by maximal marginal relevance when ``mmr_lambda < 1``. A candidate that is a
-near-duplicate of the query or of a song already taken, or whose artist or album has reached
-its cap, is dropped and the next one is tried, until ``k`` songs are taken.
+Order of decisions: the filters (excluded ids, predicted genre, tempo and duration ranges, tags
+the network must hear) drop candidates first. The rest are taken greedily, best first: by
+cosine, or by CSLS when hubness correction is on, or by maximal marginal relevance when
+``mmr_lambda < 1``. A candidate that is a near-duplicate of the query or of a song already
+taken, or whose artist or album has reached its cap, is dropped and the next one is tried,
+until ``k`` songs are taken.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Candidate:
     album: str | None
     genre: str | None
     tempo_bpm: float
+    tags: frozenset[str] = frozenset()
+    """The tags the song carries (`indexer.model.tags.carried_tags`)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class RerankOptions:
     duplicate_cosine: float = DUPLICATE_COSINE
     mmr_lambda: float = 1.0
     hubness: bool = False
+    tags: frozenset[str] = field(default_factory=frozenset)
+    """Tags every neighbour must carry (names from `indexer.model.tags.TAG_VOCABULARY`)."""
 
     @property
     def filters(self) -> bool:
@@ -68,6 +73,7 @@ class RerankOptions:
         return (
             self.genre is not None
             or bool(self.exclude)
+            or bool(self.tags)
             or any(
                 v is not None
                 for v in (
@@ -132,6 +138,9 @@ def _filter_reason(c: Candidate, o: RerankOptions) -> tuple[str, str] | None:
         o.duration_max_s is not None and duration > o.duration_max_s
     ):
         return "duration", f"duration {duration:.1f} s outside the range"
+    if o.tags and not o.tags <= c.tags:
+        missing = ", ".join(sorted(o.tags - c.tags))
+        return "tag", f"not tagged {missing}"
     return None
 
 

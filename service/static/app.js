@@ -37,6 +37,16 @@ function genreBars(genre) {
   return list;
 }
 
+// A song's top tags, as the musicnn networks hear it (empty until they have run on the song).
+function tagList(tags, { label }) {
+  if (!tags || !tags.length) return null;
+  const list = el("ul", { className: "tags" });
+  list.setAttribute("aria-label", label);
+  list.append(...tags.map((t) => el("li", { className: "tag", title: `probability ${percent(t.probability)}` },
+    t.tag)));
+  return list;
+}
+
 function showNeighbours(neighbours) {
   $("#neighbours-h").hidden = false;
   const list = $("#neighbours");
@@ -44,7 +54,8 @@ function showNeighbours(neighbours) {
     const score = el("span", { className: "value", title: "cosine similarity" }, n.score.toFixed(3));
     const head = el("div", { className: "row" }, meter(n.score, { label: `cosine ${n.score.toFixed(3)}` }),
       score, songLink(n), chip(n.genre));
-    return el("li", { className: "neighbour" }, head, player(n, { preload: "none" }));
+    const tags = tagList(n.tags, { label: "Its top tags" });
+    return el("li", { className: "neighbour" }, head, tags, player(n, { preload: "none" }));
   }));
   if (!neighbours.length) list.append(el("li", { className: "muted" }, "No other songs in the library yet."));
 }
@@ -85,11 +96,15 @@ async function openSong(id, { focus }) {
     if (mine !== songCount) return; // the user walked on before this answer came
     document.title = `${song.title} · Soundalike`;
     const genre = el("p", { className: "genre" }, "Genre: ", chip(song.genre));
+    const tags = tagList(song.tags, { label: "Top tags, as the network hears the song" });
+    const heard = tags
+      ? [el("p", { className: "tags-h" }, "Heard as:"), tags]
+      : [el("p", { className: "tags-h muted" }, "No tags yet: the network has not heard this song.")];
     box.replaceChildren(
       el("h3", { className: "song-title" }, song.title),
       facts([["Artist", song.artist], ["Album", song.album],
         ["Length", formatDuration(song.duration_s)], ["File", song.filename]]),
-      genre, genreBars(song.genre), player(song, { preload: "metadata" }));
+      genre, genreBars(song.genre), ...heard, player(song, { preload: "metadata" }));
     showNeighbours(neighbours);
     highlightOnMap(song.id);
     if (focus) $("#song-panel").focus();

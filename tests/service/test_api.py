@@ -79,7 +79,7 @@ def test_song_and_its_neighbours(filled: Flask) -> None:
     assert [n["score"] for n in neighbours] == sorted(
         (n["score"] for n in neighbours), reverse=True
     )
-    assert set(neighbours[0]) == {"id", "title", "artist", "album", "score", "genre"}
+    assert set(neighbours[0]) == {"id", "title", "artist", "album", "score", "genre", "tags"}
     assert set(neighbours[0]["genre"]) == {"label", "confidence", "probability", "top"}
     top = song["genre"]["top"]
     assert len(top) == 3

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from indexer.cli import main
 from indexer.cli.similar import similar_cmd
+from indexer.model.tags import TAG_VOCABULARY
 from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, K, Parameter
 from indexer.settings import Settings
 
@@ -31,7 +32,7 @@ def similar(runner: CliRunner, settings: Settings, *args: str) -> Result:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_document_and_command_line_take_the_declared_limits(app: Flask) -> None:
-    assert set(documented(app, "/api/similar")) == {"seed"} | {p.name for p in EVERY}
+    assert set(documented(app, "/api/similar")) == {"seed", "tags"} | {p.name for p in EVERY}
     assert set(documented(app, "/api/songs/{song_id}/similar")) == {p.name for p in (K, *RERANK)}
     http = documented(app, "/api/similar")
     cli = {option.name: option for option in similar_cmd.params}
@@ -51,10 +52,14 @@ def test_document_and_command_line_take_the_declared_limits(app: Flask) -> None:
         elif parameter.kind == "flag":
             assert schema["type"] == "boolean"
             assert option.is_flag
+        elif parameter.kind == "tags":
+            assert schema["items"]["enum"] == list(TAG_VOCABULARY)
+            assert option.multiple
         if parameter.default not in (None, ()):
             assert schema["default"] == option.default == parameter.default
         checked.append(parameter)
-    assert len(checked) == len(EVERY) == 17
+    assert len(checked) == len(EVERY) == 18
+    assert http["tag"]["schema"]["items"]["enum"] == list(TAG_VOCABULARY)
 
 
 # (option, the largest value both accept, one just past it)
@@ -103,6 +108,22 @@ def test_both_refuse_a_genre_the_model_does_not_know(
     assert unknown.exit_code == 2
     assert "unknown genre 'polka'" in unknown.output
     assert similar(runner, settings, "1", "--genre", "uncertain").exit_code == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_both_refuse_a_tag_the_networks_do_not_know(
+    client: FlaskClient, runner: CliRunner, settings: Settings
+) -> None:
+    refused = client.get("/api/similar?seed=1&tag=rock,polka")
+    assert refused.status_code == 400
+    assert "unknown tag 'polka'" in refused.get_json()["message"]
+    assert "GET /api/tags" in refused.get_json()["message"]
+    assert client.get("/api/similar?seed=1&tag=Rock&tag=female%20vocalists").status_code == 404
+    unknown = similar(runner, settings, "1", "--tag", "polka")
+    assert unknown.exit_code == 2
+    assert "unknown tag 'polka'" in unknown.output
+    assert "soundalike tags" in unknown.output
+    assert similar(runner, settings, "1", "--tag", "Rock", "--tag", "chill,sad").exit_code == 1
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
