@@ -48,7 +48,7 @@ MODELS = ("MSD_musicnn", "MTT_musicnn")
 N_PENULTIMATE = 200
 N_TAGS = 50
 
-MAX_PATCHES = 3
+MAX_PATCHES = 4
 """Patches each network runs on per window, spread evenly over it (a 30-s window has 10)."""
 
 EMBEDDING_VERSION = f"musicnn-msd+mtt-spread{MAX_PATCHES}-2"
