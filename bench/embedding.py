@@ -1,6 +1,7 @@
 """CPU cost of the musicnn embedding per 30-s window on one core, beside the 57 features.
 
-    python -m bench.embedding [--repeats 5] [--clips PATH ...]
+    python -m bench.embedding [--repeats 5] [--clips PATH ...] [--patches 10 4 3]
+                              [--variants] [--quantised DIR ...]
 
 Decodes the middle 30 s of each clip at the decoder's analysis rate (22050 Hz; by default the
 demo tracks of at least 30 s, so every window is 10 patches), then measures the CPU seconds
@@ -10,6 +11,12 @@ thread), and today's 57 GTZAN features as the baseline. Stages alternate window 
 a rotating order, so that load from other processes hits them alike. Prints the median and the
 spread over all windows and repeats, and the first call's cost (loading a model), which the
 medians leave out. The process is pinned to one CPU and BLAS/numba are limited to one thread.
+
+``--patches`` also times each network on that many of the window's patches, spread evenly over
+it (what `indexer.audio.embedding` runs). ``--variants`` adds sessions with other onnxruntime
+options (basic graph optimisation only, denormals flushed to zero, no spinning) and
+``--quantised DIR ...`` one on the ``<model>.onnx`` files in each DIR (an int8 copy), each on the 10
+patches, so that they compare with the library's session in the same run.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import onnxruntime  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from bench.sound_patches import spread  # noqa: E402
 from indexer.audio.decode import decode_window  # noqa: E402
-from indexer.audio.embedding import MODELS, log_mel_patches, run_model  # noqa: E402
+from indexer.audio.embedding import MODEL_DIR, MODELS, log_mel_patches, run_model  # noqa: E402
 from indexer.audio.features import SR, extract_features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clips", type=Path, nargs="*", default=DEFAULT_CLIPS)
+    parser.add_argument("--patches", type=int, nargs="*", default=[])
+    parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--quantised", type=Path, nargs="*", default=[])
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -57,6 +69,12 @@ def main() -> None:
         **{model: _network(model, patches) for model in MODELS},
         "57 features (baseline)": lambda i: extract_features(y=windows[i], sr=SR),
     }
+    for k in args.patches:
+        few = [p[spread(len(p), k)] for p in patches]
+        stages.update({f"{model} {k} patches": _network(model, few) for model in MODELS})
+    sessions = _sessions(variants=args.variants, quantised=args.quantised)
+    for label, session in sessions.items():
+        stages[label] = _run(session, patches)
     for name, stage in stages.items():
         t0 = time.process_time()
         stage(0)
@@ -90,6 +108,39 @@ def main() -> None:
 
 def _network(model: str, patches: list[np.ndarray]) -> Callable[[int], object]:
     return lambda i: run_model(patches[i], model=model)
+
+
+def _run(
+    session: onnxruntime.InferenceSession, patches: list[np.ndarray]
+) -> Callable[[int], object]:
+    return lambda i: session.run(["penultimate", "tags"], {"patches": patches[i]})
+
+
+def _sessions(*, variants: bool, quantised: Path | None) -> dict[str, onnxruntime.InferenceSession]:
+    """MSD_musicnn sessions with other options or model files than the library's."""
+
+    def session(path: Path, **entries: str) -> onnxruntime.InferenceSession:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if entries.pop("basic", None):
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        for key, value in entries.items():
+            options.add_session_config_entry(key.replace("_", ".", 1), value)
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    msd = MODEL_DIR / "MSD_musicnn.onnx"
+    found: dict[str, onnxruntime.InferenceSession] = {}
+    if variants:
+        found["MSD, basic graph optimisation"] = session(msd, basic="1")
+        found["MSD, denormals as zero"] = session(msd, session_set_denormal_as_zero="1")
+        found["MSD, no spinning"] = session(msd, **{"session_intra_op.allow_spinning": "0"})
+    for folder in quantised:
+        found[f"MSD, {folder.name}"] = session(folder / "MSD_musicnn.onnx")
+    return found
 
 
 if __name__ == "__main__":

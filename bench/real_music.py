@@ -16,6 +16,28 @@ with chance beside it, excerpt self-retrieval (@1 and recall@5) and hubness
 - ``log-standardized (GTZAN)``: the same scaler without the projection;
 - ``log-standardized (corpus)``: the log features standardized with the corpus's own means and
   spreads. That is fitted on the corpus, so it is also scored leave-one-soundtrack-out.
+
+Then the sound space: musicnn's penultimate layers (`indexer.audio.embedding`), whose per-patch
+outputs `bench.sound_patches` caches beside the corpus (``-patches``), so every recipe and every
+choice of patches is arithmetic on one run of the networks. Each recipe maps the 400 stored
+floats (MSD 200, then MTT 200) to unit vectors:
+
+- ``sound: MSD`` and ``sound: MTT``: one network's 200 values, unit length;
+- ``sound: MSD+MTT (library)``: `indexer.model.spaces.sound_vectors`, what the library uses;
+- ``sound: MSD+MTT, joined raw``: the 400 values as they are, unit length (no per-network
+  balance);
+- ``sound: MSD+MTT, signed square root``: sign(x) sqrt(|x|) of each value first (the layer is
+  batch-normalised after its ReLU, so values can be negative), which damps the few units that
+  fire hardest (power normalisation, fixed);
+- ``sound: MSD+MTT, centred/standardized (corpus)``: each of the 400 values centred on (and
+  divided by the spread of) the corpus: fitted, so also scored leave-one-soundtrack-out;
+- ``blend``: the library's sound vector and the 57 features standardized on GTZAN, joined with
+  weights so that the cosine is (1 - w) of the sound cosine plus w of the features' cosine;
+- ``patches``: the library's recipe on the mean of ``k`` of the window's 10 patches, spread
+  evenly over it (what `indexer.audio.embedding` stores when it runs only those).
+
+``--sound-models DIR`` runs another folder of ``<model>.onnx`` files (a quantised copy) and
+prints its table beside the library's models'.
 """
 
 from __future__ import annotations
@@ -36,12 +58,17 @@ import numpy as np
 import indexer.audio.decode
 import indexer.audio.features
 from bench.game_music import DEFAULT_CORPUS, Track, corpus_tracks
+from bench.sound_patches import TrackPatches, cached_tracks, load_patches, stored_embeddings
 from indexer.audio.analyse import warm_worker
 from indexer.audio.decode import decode_window
+from indexer.audio.embedding import MODEL_DIR, MODELS, N_PENULTIMATE
 from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.evaluation.real_music import Transform, leave_one_group_out, space_report
 from indexer.model.scaler import Scaler, ensure_scaler
+from indexer.model.spaces import sound_vectors
 
+BLEND_WEIGHTS = (0.2, 0.35, 0.5)
+PATCH_COUNTS = (10, 5, 4, 3, 2, 1)
 WINDOW_S = 30.0
 EXCERPT_MIN_S = 70.0
 CACHE_FORMAT = "1"
@@ -61,7 +88,7 @@ class TrackFeatures:
 def code_version() -> str:
     """Hash of what decides the features: a change to the decoder or extractor empties the cache."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for module in (indexer.decode, indexer.features):
+    for module in (indexer.audio.decode, indexer.audio.features):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(f"{WINDOW_S} {EXCERPT_MIN_S}".encode())
     return digest.hexdigest()[:16]
@@ -150,6 +177,113 @@ def corpus_standardized(gtzan: Scaler) -> Callable[[np.ndarray, np.ndarray], Tra
     return fit
 
 
+def networks_unit(E: np.ndarray) -> np.ndarray:
+    """Each network's 200 values unit length, joined and unit again (as `sound_vectors` does)."""
+    parts = [unit_rows(E[:, i : i + N_PENULTIMATE]) for i in range(0, E.shape[1], N_PENULTIMATE)]
+    return unit_rows(np.hstack(parts))
+
+
+def signed_sqrt(E: np.ndarray) -> np.ndarray:
+    """`networks_unit` of sign(x) sqrt(|x|): damps the few units that fire hardest."""
+    return networks_unit(np.sign(E) * np.sqrt(np.abs(E)))
+
+
+def sound_fitter(*, scale: bool) -> Callable[[np.ndarray, np.ndarray], Transform]:
+    """A fitter: the 400 values centred on the rows given (and divided by their spread)."""
+
+    def fit(rows: np.ndarray, groups: np.ndarray) -> Transform:
+        mean = rows.mean(axis=0)
+        spread = rows.std(axis=0) if scale else np.ones(rows.shape[1])
+        spread[spread < 1e-6] = 1.0
+        return lambda E: networks_unit((E - mean) / spread)
+
+    return fit
+
+
+def blend(sound: Transform, features: Transform, *, w: float) -> Transform:
+    """Rows of [400 stored floats, 57 features] to a vector whose cosine mixes the two's."""
+
+    def transform(X: np.ndarray) -> np.ndarray:
+        s, f = sound(X[:, : 2 * N_PENULTIMATE]), features(X[:, 2 * N_PENULTIMATE :])
+        return unit_rows(np.hstack([np.sqrt(1 - w) * s, np.sqrt(w) * f]))
+
+    return transform
+
+
+def scored(
+    transform: Transform,
+    X: np.ndarray,
+    groups: np.ndarray,
+    excerpts: np.ndarray,
+    excerpt_tracks: np.ndarray,
+) -> dict[str, Any]:
+    """`space_report` of one fixed transform, with its dimension."""
+    vecs = transform(X)
+    return {
+        "dim": int(vecs.shape[1]),
+        **space_report(
+            vecs, groups, excerpt_vecs=transform(excerpts), excerpt_tracks=excerpt_tracks
+        ),
+    }
+
+
+def evaluate_sound(
+    patches: list[TrackPatches],
+    groups: np.ndarray,
+    *,
+    features: list[TrackFeatures] | None = None,
+    scaler: Scaler | None = None,
+    recipes: bool = True,
+) -> dict[str, Any]:
+    """Every sound recipe, patch count and (given the features) blend; LOSO for what is fitted."""
+    E, E_excerpts = stored_embeddings(patches)
+    long_rows = [i for i, t in enumerate(patches) if len(t.excerpts[MODELS[0]])]
+    excerpt_tracks = np.repeat(long_rows, 2)
+    spaces: dict[str, Any] = {}
+
+    def add(name: str, transform: Transform, X: np.ndarray, X_excerpts: np.ndarray) -> None:
+        spaces[name] = scored(transform, X, groups, X_excerpts, excerpt_tracks)
+
+    def add_loso(name: str, fit: Callable[[np.ndarray, np.ndarray], Transform]) -> None:
+        spaces[f"{name}, leave-one-soundtrack-out"] = {
+            "dim": spaces[name]["dim"],
+            **leave_one_group_out(
+                fit, E, groups, excerpts=E_excerpts, excerpt_tracks=excerpt_tracks
+            ),
+        }
+
+    if recipes:
+        add("sound: MSD", lambda E: unit_rows(E[:, :N_PENULTIMATE]), E, E_excerpts)
+        add("sound: MTT", lambda E: unit_rows(E[:, N_PENULTIMATE:]), E, E_excerpts)
+    add("sound: MSD+MTT (library)", sound_vectors, E, E_excerpts)
+    if recipes:
+        add("sound: MSD+MTT, joined raw", unit_rows, E, E_excerpts)
+        add("sound: MSD+MTT, signed square root", signed_sqrt, E, E_excerpts)
+        for label, scale in (("centred", False), ("standardized", True)):
+            name = f"sound: MSD+MTT, {label} (corpus)"
+            fit = sound_fitter(scale=scale)
+            add(name, fit(E, groups), E, E_excerpts)
+            add_loso(name, fit)
+    if recipes and features is not None and scaler is not None:
+        F = np.vstack([f.features for f in features])
+        F_excerpts = np.vstack([features[i].excerpts for i in long_rows])
+        gtzan = replace(scaler, projection=None).transform
+        for w in BLEND_WEIGHTS:
+            add(
+                f"blend: library sound, features (GTZAN) w={w:g}",
+                blend(sound_vectors, gtzan, w=w),
+                np.hstack([E, F]),
+                np.hstack([E_excerpts, F_excerpts]),
+            )
+    for k in PATCH_COUNTS[1:]:
+        E_k, E_k_excerpts = stored_embeddings(patches, k=k)
+        add(f"sound: MSD+MTT (library), {k} spread patches", sound_vectors, E_k, E_k_excerpts)
+        if recipes:
+            msd = lambda E: unit_rows(E[:, :N_PENULTIMATE])  # noqa: E731
+            add(f"sound: MSD, {k} spread patches", msd, E_k, E_k_excerpts)
+    return {"spaces": spaces}
+
+
 def evaluate(features: list[TrackFeatures], groups: np.ndarray, scaler: Scaler) -> dict[str, Any]:
     """Every space's scores on the corpus."""
     X = np.vstack([f.features for f in features])
@@ -215,7 +349,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    """Analyse what is not cached, score every space, print the table (and write JSON)."""
+    """Analyse what is not cached, score every space, print the tables (and write JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument(
@@ -223,30 +357,61 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the whole report here")
+    parser.add_argument("--sound-only", action="store_true", help="leave the 57 features out")
+    parser.add_argument(
+        "--sound-models", type=Path, help="also score these <model>.onnx files (no recipes)"
+    )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="only the tracks whose network outputs are cached already (a sample of the corpus)",
+    )
     args = parser.parse_args()
     cache_dir = args.cache or args.corpus.with_name(f"{args.corpus.name}-features")
+    patch_dir = args.corpus.with_name(f"{args.corpus.name}-patches")
 
     tracks = corpus_tracks(args.corpus)
+    if args.cached_only:
+        tracks = cached_tracks(tracks, patch_dir / "library", MODEL_DIR)
     groups = np.array([t.soundtrack for t in tracks])
     started = time.perf_counter()
-    features, analysed = load_features(tracks, cache_dir, workers=args.workers)
+    patches, ran = load_patches(tracks, patch_dir / "library", workers=args.workers)
     print(
         f"{len(tracks)} tracks of {len(set(groups))} soundtracks, "
-        f"{sum(len(f.excerpts) > 0 for f in features)} of them >= {EXCERPT_MIN_S:g} s; "
-        f"{analysed} analysed, {len(tracks) - analysed} from {cache_dir}, "
+        f"{sum(len(t.excerpts[MODELS[0]]) > 0 for t in patches)} of them >= {EXCERPT_MIN_S:g} s; "
+        f"networks run on {ran}, {len(tracks) - ran} from {patch_dir}, "
         f"{time.perf_counter() - started:.1f} s"
     )
-    with tempfile.TemporaryDirectory(prefix="soundalike-model-") as model_dir:
-        scaler = ensure_scaler(Path(model_dir))  # the library's: fitted on the bundled table
-    result = {
-        "corpus": {name: int(np.sum(groups == name)) for name in sorted(set(groups))},
-        **evaluate(features, groups, scaler),
+    result: dict[str, Any] = {
+        "corpus": {name: int(np.sum(groups == name)) for name in sorted(set(groups))}
     }
-    print(table(result))
-    print(
-        "default metric: top genre posterior above 0.99 for "
-        f"{result['default_top_posterior_over_0.99']:.0%} of the tracks"
-    )
+    features, scaler = None, None
+    if not args.sound_only:
+        features, analysed = load_features(tracks, cache_dir, workers=args.workers)
+        print(f"features: {analysed} analysed, {len(tracks) - analysed} from {cache_dir}")
+        with tempfile.TemporaryDirectory(prefix="soundalike-model-") as model_dir:
+            scaler = ensure_scaler(Path(model_dir))  # the library's: fitted on the bundled table
+        result["features"] = evaluate(features, groups, scaler)
+        print(table(result["features"]))
+        print(
+            "default metric: top genre posterior above 0.99 for "
+            f"{result['features']['default_top_posterior_over_0.99']:.0%} of the tracks"
+        )
+    result["sound"] = evaluate_sound(patches, groups, features=features, scaler=scaler)
+    print(table(result["sound"]))
+    if args.sound_models:
+        other, _ = load_patches(
+            tracks,
+            patch_dir / args.sound_models.name,
+            workers=args.workers,
+            model_dir=args.sound_models,
+        )
+        result["sound_models"] = {
+            "dir": str(args.sound_models),
+            **evaluate_sound(other, groups, recipes=False),
+        }
+        print(f"models in {args.sound_models}:")
+        print(table(result["sound_models"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.json}")

@@ -20,6 +20,7 @@ import soundfile as sf
 
 from indexer.audio.embedding import (
     HOP_LENGTH,
+    MAX_PATCHES,
     MIN_DURATION_S,
     MODEL_DIR,
     MODELS,
@@ -31,9 +32,10 @@ from indexer.audio.embedding import (
     embed,
     log_mel_patches,
     run_model,
+    spread_patches,
     tag_names,
 )
-from indexer.errors import FeatureError, ModelError, TooShortError
+from indexer.errors import FeatureError, ModelError, ParameterError, TooShortError
 from tests.helpers import CLIPS_DIR, silence, sine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,16 +120,17 @@ def test_pipeline_reproduces_tensorflow_patch_by_patch(name: str, model: str) ->
 
 
 @pytest.mark.parametrize("name", CLIPS)
-def test_embed_averages_the_patches(name: str) -> None:
+def test_embed_averages_the_spread_patches(name: str) -> None:
     y, sr = _clip(name)
 
     result = embed(y=y, sr=sr)
 
     assert list(result) == list(MODELS)
     for model, emb in result.items():
-        expected = _reference(name, model, "penultimate")
+        kept = spread_patches(len(_reference(name, model, "penultimate")))
+        expected = _reference(name, model, "penultimate")[kept]
         assert emb.model == model
-        assert emb.n_patches == len(expected)
+        assert emb.n_patches == len(expected) == min(MAX_PATCHES, len(kept))
         assert emb.penultimate.shape == (N_PENULTIMATE,)
         assert emb.penultimate.dtype == np.float32
         assert emb.tags.shape == (N_TAGS,)
@@ -138,10 +141,24 @@ def test_embed_averages_the_patches(name: str) -> None:
         )
         np.testing.assert_allclose(
             emb.tags,
-            _reference(name, model, "tags").mean(axis=0),
+            _reference(name, model, "tags")[kept].mean(axis=0),
             rtol=0,
             atol=PIPELINE_ATOL["tags"],
         )
+
+
+@pytest.mark.parametrize(
+    ("n_patches", "max_patches", "expected"),
+    [(10, 4, [1, 3, 6, 8]), (10, 3, [1, 5, 8]), (20, 4, [2, 7, 12, 17]), (3, 4, [0, 1, 2]),
+     (10, 1, [5]), (1, 4, [0])],
+)  # fmt: skip
+def test_spread_patches_cover_the_window(n_patches: int, max_patches: int, expected: list) -> None:
+    assert spread_patches(n_patches, max_patches=max_patches).tolist() == expected
+
+
+def test_spread_patches_need_one() -> None:
+    with pytest.raises(ParameterError):
+        spread_patches(10, max_patches=0)
 
 
 def test_the_string_orchestra_is_heard_as_strings_and_classical() -> None:
