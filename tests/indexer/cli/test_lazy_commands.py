@@ -12,7 +12,7 @@ import pytest
 from indexer.cli import COMMANDS, main
 from tests.helpers import write_tone
 
-HEAVY = ("sqlalchemy", "faiss", "xgboost", "sklearn", "librosa", "numba")
+HEAVY = ("sqlalchemy", "faiss", "xgboost", "sklearn", "librosa", "numba", "pandas")
 
 PROBE = """
 import sys
@@ -61,7 +61,7 @@ def test_features_reads_audio_without_the_library_or_the_model(tmp_path: Path) -
     loaded = loaded_after("--data-dir", str(tmp_path / "data"), "features", str(clip))
     # The features need librosa (and its numba kernels), never the database, index or model.
     assert {"librosa", "numba"} <= loaded
-    assert not loaded & {"sqlalchemy", "faiss", "xgboost", "sklearn"}
+    assert not loaded & {"sqlalchemy", "faiss", "xgboost", "sklearn", "pandas"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
