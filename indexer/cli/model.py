@@ -147,11 +147,11 @@ def evaluate_cmd(
     On a table (the bundled GTZAN one by default): neighbour genre precision, hubness, the genre
     model's scores, re-ranking and walk smoothness.
 
-    With --audio DIR or --library, each song space instead (sound, features, and the GTZAN LDA
-    metric for reference) on your own music: how often a track's nearest tracks are of its
-    group (precision@1/5/10, chance beside it), whether two excerpts of one long track find
-    each other (--audio), and hubness. Files under 20 s are left out. --csv saves the scores,
-    --compare sets an earlier CSV beside them.
+    With --audio DIR or --library it scores each song space instead (sound, features, the
+    GTZAN LDA metric for reference) on your own music: how often a track's nearest tracks are
+    of its group (precision@1/5/10, chance beside it), whether two excerpts of one long track
+    find each other (--audio), and hubness. Files under 20 s are left out. --csv saves the
+    scores, --compare sets an earlier CSV beside them.
     """
     if audio is not None or from_library:
         if audio is not None and from_library:
