@@ -201,6 +201,6 @@ def scores_figure(frame: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("share")
     n_tracks = int(overall["n_tracks"].iloc[0])
     ax.set_title(f"Own music: {n_tracks} tracks, group precision and excerpt self-retrieval")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside, not on, the bars
     fig.savefig(path, dpi=100)
     return path
