@@ -366,3 +366,47 @@ def delete_songs(session: Session, ids: Iterable[int]) -> int:
         return 0
     result = session.execute(delete(Song).where(Song.id.in_(id_list)))
     return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class SongPlace:
+    """Where a song sits in a collection: its file, artist and album (groups for evaluation)."""
+
+    id: int
+    path: str
+    artist: str | None
+    album: str | None
+    duration_s: float
+
+
+def song_places(session: Session, ids: Sequence[int]) -> dict[int, SongPlace]:
+    """Path, artist, album and duration of many songs, keyed by id, without their vectors."""
+    places: dict[int, SongPlace] = {}
+    id_list = [int(i) for i in ids]
+    for start in range(0, len(id_list), STREAM_BATCH):
+        rows = session.execute(
+            select(Song.id, Song.path, Song.artist, Song.album, Song.duration_s).where(
+                Song.id.in_(id_list[start : start + STREAM_BATCH])
+            )
+        ).all()
+        places.update({row.id: SongPlace(*row) for row in rows})
+    return places
+
+
+def iter_embeddings(
+    session: Session, *, batch: int = STREAM_BATCH
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, stored embeddings [shape=(n, 400)])`` of the songs that have one, by id."""
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Song.id, Song.embedding)
+            .where(Song.id > last_id, Song.embedding.is_not(None))
+            .order_by(Song.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
+        yield ids, np.vstack([floats_from_bytes(row.embedding) for row in rows])

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from db import repo
 from db.models import Song
-from db.repo import CandidateRow, FileState, ListingKey, SongLabel, SongRow
+from db.repo import CandidateRow, FileState, ListingKey, SongLabel, SongPlace, SongRow
 from db.session import single_reader
 from indexer.errors import NotFoundError
 from indexer.model.tags import (
@@ -202,6 +202,24 @@ class LibraryReads:
                 tagged += len(ids)
                 counts += (merge_tag_probabilities(vectors) >= threshold).sum(axis=0)
         return tagged, {tag: int(n) for tag, n in zip(TAG_VOCABULARY, counts, strict=True)}
+
+    def stored_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, stored network embeddings [shape=(n, 400)])`` of every song that has one."""
+        id_parts: list[np.ndarray] = []
+        parts: list[np.ndarray] = []
+        with self._session() as session:
+            for chunk_ids, embeddings in repo.iter_embeddings(session):
+                id_parts.append(chunk_ids)
+                parts.append(embeddings)
+        if not id_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(id_parts), np.vstack(parts)
+
+    def song_places(self, ids: Sequence[int]) -> dict[int, SongPlace]:
+        """Path, artist, album and duration of these songs, keyed by id (evaluation's groups)."""
+        with self._session() as session:
+            return repo.song_places(session, ids)
+
 
 def _embedding_version() -> str:
     """The network recipe rows must be described with to count as complete."""

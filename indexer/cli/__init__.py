@@ -74,7 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": (
         "indexer.cli.model:evaluate_cmd",
-        "Neighbour precision, hubness, genre scores, re-ranking and walk smoothness on a table.",
+        "Score the neighbours on a labelled table, or on your own music (--audio, --library).",
     ),
     "serve": (
         "indexer.cli.serve:serve_cmd",

@@ -117,6 +117,31 @@ def group_precision(
     return _precision_entry(hits, _chance(groups, rows), ks)
 
 
+def per_group_precision(
+    vecs: np.ndarray, groups: np.ndarray, *, ks: tuple[int, ...] = KS
+) -> dict[str, dict[str, Any]]:
+    """`group_precision` of each group's own tracks (they search the whole pool).
+
+    Returns
+    -------
+    dict
+        ``{group: {"n_tracks": m, "chance": c, "precision@k": v, ...}}``, where the chance is
+        (m - 1) / (n - 1): a group's share of the other tracks. The spread over groups shows
+        whether one album carries the average or every album is heard.
+    """
+    groups = np.asarray(groups)
+    hits = _precision_hits(vecs, groups, np.arange(len(groups)), k=max(ks))
+    breakdown: dict[str, dict[str, Any]] = {}
+    for name in np.unique(groups):
+        rows = groups == name
+        breakdown[str(name)] = {
+            "n_tracks": int(rows.sum()),
+            "chance": float((rows.sum() - 1) / (len(groups) - 1)),
+            **{f"precision@{k}": float(hits[rows, :k].mean()) for k in ks},
+        }
+    return breakdown
+
+
 def _excerpt_ranks(
     vecs: np.ndarray, tracks: np.ndarray, queries: np.ndarray, *, k: int
 ) -> np.ndarray:
@@ -188,6 +213,7 @@ def space_report(
     excerpt_tracks: np.ndarray | None = None,
     ks: tuple[int, ...] = KS,
     hub_k: int = HUB_K,
+    per_group: bool = False,
 ) -> dict[str, Any]:
     """Group precision, excerpt self-retrieval (when excerpts are given) and hubness of a space.
 
@@ -200,6 +226,8 @@ def space_report(
         Unit rows of two excerpts per long track, in the same space.
     excerpt_tracks : np.ndarray [shape=(2m,)], optional
         Which track each excerpt is of.
+    per_group : bool
+        Also give each group's own precision (`per_group_precision`) under ``per_group``.
     """
     report: dict[str, Any] = {
         "n_tracks": len(vecs),
@@ -211,6 +239,8 @@ def space_report(
             raise ParameterError("excerpt_vecs needs excerpt_tracks")
         report["excerpts"] = excerpt_retrieval(excerpt_vecs, excerpt_tracks)
     report["hubness"] = k_occurrence_hubness(vecs, k=min(hub_k, len(vecs) - 1))
+    if per_group:
+        report["per_group"] = per_group_precision(vecs, groups, ks=ks)
     return report
 
 

@@ -12,7 +12,7 @@ import pytest
 from indexer.cli import COMMANDS, main
 from tests.helpers import CLIPS_DIR, write_tone
 
-HEAVY = ("sqlalchemy", "faiss", "xgboost", "sklearn", "librosa", "numba")
+HEAVY = ("sqlalchemy", "faiss", "xgboost", "sklearn", "librosa", "numba", "pandas")
 
 # What the features' arithmetic does without: librosa's imports (scipy.signal alone is ~0.9 s),
 # numba and its kernels, FFmpeg's bindings, the network's runtime.
@@ -71,7 +71,7 @@ def test_features_reads_audio_without_the_library_or_the_model(tmp_path: Path) -
     clip = tmp_path / "tone.wav"
     write_tone(clip, freq_hz=440, seconds=2.0)
     args = ("--data-dir", str(tmp_path / "data"), "features", str(clip))
-    assert not loaded_after(*args) & {"sqlalchemy", "faiss", "xgboost", "sklearn"}
+    assert not loaded_after(*args) & {"sqlalchemy", "faiss", "xgboost", "sklearn", "pandas"}
 
 
 @pytest.mark.parametrize("clip", ["tone.wav", "sorohanro_-_solo-trumpet-06.hq.ogg"])
