@@ -31,11 +31,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, library=library, reader=IndexReader(settings.index_dir)
     )
 
-    from service import api_document, errors, library, pages, paths, similar, songs, subsonic
+    from service import (
+        api_document,
+        errors,
+        library,
+        pages,
+        paths,
+        playlists,
+        similar,
+        songs,
+        subsonic,
+    )
 
     # The JSON API's areas are documented as they are registered (GET /api/openapi.json).
     api = api_document.init_api(app)
-    for area in (songs, similar, paths, library, api_document):
+    for area in (songs, similar, paths, playlists, library, api_document):
         api.register_blueprint(area.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(subsonic.bp)
