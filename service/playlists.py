@@ -16,7 +16,6 @@ from indexer.walks.m3u import m3u8_entries
 from indexer.walks.playlist import PlaylistEntry, build_playlist
 from service import schemas
 from service.api_blueprint import Blueprint
-from service.errors import ApiError
 from service.songs import check_song_ids
 from service.state import state
 
@@ -27,7 +26,7 @@ M3U8_TYPE = "audio/x-mpegurl"
 M3U8_TYPES = (M3U8_TYPE, "audio/mpegurl", "application/vnd.apple.mpegurl")
 
 _M3U8 = {
-    "description": "the playlist as M3U8 (with ?format=m3u8 or Accept: audio/x-mpegurl)",
+    "description": "the playlist: JSON, or M3U8 with ?format=m3u8 or Accept: audio/x-mpegurl",
     "content": {M3U8_TYPE: {"schema": {"type": "string"}}},
 }
 
@@ -61,18 +60,17 @@ def wants_m3u8(asked: str | None) -> bool:
 @bp.arguments(schemas.PlaylistFormat(), location="query")
 @bp.arguments(schemas.PlaylistRequest(), location="json")
 @bp.response(200, schemas.Playlist)
-@bp.doc(responses={"200": _M3U8})
+@bp.doc(responses={200: _M3U8})
 @bp.fails_with(404)
 def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:
     """A playlist that opens with the seeds and moves on in small steps, away from ``not``.
 
-    Seeds count towards ``length`` and towards the artist cap. A 404 names an unknown song.
+    Seeds count towards ``length`` and towards the artist cap (more seeds than ``length``: the
+    first ``length`` of them). A 404 names an unknown song.
     """
     seeds: list[int] = list(dict.fromkeys(body["seeds"]))
     negatives: list[int] = body.get("negatives", [])
     length: int = body["length"]
-    if len(seeds) > length:
-        raise ApiError(400, "bad_body", f"{len(seeds)} seeds do not fit in {length} songs")
     check_song_ids([*seeds, *negatives])
     st = state()
     index, _ = st.index()

@@ -13,8 +13,9 @@ from tests.helpers import write_tone
 from tests.indexer.radio.mpd_server import mpd_connection, running_mpd
 from tests.indexer.walks.gtzan_library import fill_gtzan_library
 
-# Long enough that nothing ends unless a test makes it; MPD plays at real time on null output.
-CLIP_S = 8.0
+# Long enough that nothing ends unless a test makes it, even on a busy machine: MPD plays at
+# real time on its null output.
+CLIP_S = 30.0
 
 
 @pytest.fixture

@@ -80,8 +80,10 @@ def test_queue_never_runs_dry_and_never_repeats(
     events: list[Event] = []
     with radio_thread(library, mpd_port, queue=QUEUE, report=events.append) as radio:
         wait_for(lambda: len(upcoming(client)) >= QUEUE, what="the first fill")
+        left: list[int] = []
         for _ in range(10):
             before = current_file(client)
+            left.append(by_uri[before])
             client.next()
             wait_for(lambda b=before: current_file(client) not in (None, b), what="next song")
             wait_for(lambda: len(upcoming(client)) >= QUEUE, what="a refill")
@@ -94,7 +96,7 @@ def test_queue_never_runs_dry_and_never_repeats(
     assert len(queued) == len(played) - 1
     assert all("near" in e.text and "cosine" in e.text for e in queued)
     # Every song left by `next` at once was a skip, and later choices steered away from them.
-    assert len(radio.listening.skipped) == 10
+    assert set(left) <= set(radio.listening.skipped)
     assert any("away from" in e.text for e in queued)
 
 
