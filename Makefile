@@ -20,13 +20,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create the virtual environment and install Soundalike into it
 
-# The page's tests drive Debian's chromium through Playwright; never a downloaded browser.
-browser: ## Install Debian's chromium for the page's tests (apt-get, with sudo unless root)
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "Installing Debian's chromium for the browser tests"; \
+# The page's tests drive Debian's chromium through Playwright; never a downloaded browser. The
+# radio's tests start Debian's mpd (never as a service: each test runs its own).
+browser: ## Install Debian's chromium and mpd for the page's and radio's tests (apt-get, sudo unless root)
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/mpd ] || missing="$$missing mpd"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian's$$missing for the browser and radio tests"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 run: install ## Index the bundled demo library (SQLite) and serve it on http://$(HOST):$(PORT)/

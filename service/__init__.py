@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         library,
         pages,
         paths,
+        playlists,
         similar,
         songs,
         subsonic,
@@ -45,7 +46,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # The JSON API's areas are documented as they are registered (GET /api/openapi.json).
     api = api_document.init_api(app)
-    for area in (songs, similar, paths, library, tags, api_document):
+    for area in (songs, similar, paths, playlists, library, tags, api_document):
         api.register_blueprint(area.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(subsonic.bp)

@@ -19,15 +19,17 @@ from flask_smorest.fields import Upload as UploadField
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from indexer.model.tags import KINDS
-from indexer.recommend.candidates import SEED_MODES
+from indexer.recommend.candidates import NEGATIVE_WEIGHT, SEED_MODES
 from indexer.recommend.explain import GROUPS
-from indexer.recommend.options import RERANK, SEEDS, K
+from indexer.recommend.options import MAX_K, RERANK, SEEDS, K
 from indexer.walks.path import DIRECTIONS
-from service.query_fields import choice, fields_for, integer, song_ids, tag_names, text
+from service.query_fields import choice, fields_for, integer, number, song_ids, tag_names, text
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9
 MAX_STEPS = 100
+MAX_PLAYLIST_LENGTH = 500
+PLAYLIST_FORMATS = ("json", "m3u8")
 # Why re-ranking may leave a candidate out (indexer.rerank).
 DROP_REASONS = (
     "excluded",
@@ -126,6 +128,47 @@ class PathQuery(Schema):
         "keep the raw tempo feature falling or rising along the path",
         DIRECTIONS,
         blank_is_a_value=True,
+    )
+
+
+class PlaylistFormat(Schema):
+    """``POST /api/playlists``: how to answer (``Accept: audio/x-mpegurl`` asks for M3U8 too)."""
+
+    format = choice(
+        "format",
+        "json, or m3u8 for an M3U8 file of the songs' audio URLs",
+        PLAYLIST_FORMATS,
+        blank_is_a_value=True,
+    )
+
+
+class PlaylistRequest(Schema):
+    """``POST /api/playlists``: seeds to open with, how long, capped how, steered from what."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    seeds = song_ids("seeds", "songs the playlist opens with, in order", required=True)
+    length = integer(
+        "length",
+        "songs in the playlist, seeds included",
+        low=1,
+        high=MAX_PLAYLIST_LENGTH,
+        default=25,
+    )
+    max_per_artist = integer(
+        "max_per_artist",
+        "at most this many songs by one artist, seeds included",
+        low=1,
+        high=MAX_K,
+    )
+    negatives = song_ids("not", "songs to steer away from (never in the playlist)", data_key="not")
+    not_weight = number(
+        "not_weight",
+        "how hard the 'not' songs push the playlist away (0: not at all)",
+        low=0.0,
+        high=1.0,
+        default=NEGATIVE_WEIGHT,
     )
 
 
@@ -436,3 +479,28 @@ class TagVocabulary(Schema):
     songs_with_tags = _int()
     kinds = _list(fields.String())
     tags = _list(TagInfo)
+
+
+class PlaylistSong(Schema):
+    """One song of a playlist, with its cosines to the previous song and to the seeds (mean)."""
+
+    id = _int()
+    title = _str()
+    artist = _str(allow_none=True)
+    album = _str(allow_none=True)
+    duration_s = _num()
+    audio_url = _str()
+    seed = fields.Boolean(required=True)
+    similarity_to_previous = _num(allow_none=True)
+    similarity_to_seeds = _num()
+
+
+class Playlist(Schema):
+    """A playlist grown from seed songs."""
+
+    seeds = _list(fields.Integer())
+    negatives = _list(fields.Integer(), data_key="not")
+    length = _int()
+    max_per_artist = _int(allow_none=True)
+    smoothness = _num(allow_none=True)
+    songs = _list(PlaylistSong, validate=validate.Length(min=1))

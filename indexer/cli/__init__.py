@@ -1,7 +1,7 @@
 """The ``soundalike`` admin command line: one module per group of commands.
 
 `indexing` writes the library, `similar` and `walks` query it, `browse` looks around, `model`
-trains and evaluates the learned parts, `serve` starts the web service.
+trains and evaluates the learned parts, `serve` starts the web service, `radio` follows MPD.
 
 The group imports a command's module only when that command runs (or its own ``--help`` is
 asked for): the modules between them pull in SQLAlchemy, FAISS, librosa's numba kernels and
@@ -53,6 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "path": (
         "indexer.cli.walks:path_cmd",
         "A walk from START to END (ids or paths), each song closer to END than the one before.",
+    ),
+    "radio": (
+        "indexer.cli.radio:radio_cmd",
+        "Keep MPD's queue filled with songs like what has been playing; skips steer it.",
     ),
     "songs": ("indexer.cli.browse:songs_cmd", "List songs with their ids, genres and top tags."),
     "tags": (

@@ -8,8 +8,12 @@ is the one with the highest
 
 among songs not yet played whose artist is under the cap. The first term keeps each transition
 short; the second keeps the whole playlist near what was asked for, so it does not drift away
-one small step at a time. When the candidates run out (everything near is used or capped) the
-search widens; when the library runs out the playlist is shorter than asked.
+one small step at a time. Songs to avoid (``negatives``) steer the second term as Rocchio's rule
+steers a neighbour query: it becomes ``mean cos(song, seed) - negative_weight * mean
+cos(song, negative)``, candidates are searched from the seeds' mean pushed away from the
+negatives' mean, and a negative never joins the playlist. When the candidates run out
+(everything near is used or capped) the search widens; when the library runs out the playlist
+is shorter than asked.
 """
 
 from __future__ import annotations
@@ -83,28 +87,47 @@ def build_playlist(
     length: int,
     max_per_artist: int | None = None,
     weight_previous: float = 0.5,
+    negatives: Sequence[int] = (),
+    negative_weight: float = 0.5,
     index: VectorIndex | None = None,
 ) -> Playlist:
     """Up to ``length`` songs: the seeds, then the best next song each time (see the module doc).
 
     Seeds count towards ``length`` and towards the artist cap; a repeated seed is used once.
+    ``negatives`` (song ids) push the playlist away from them, ``negative_weight`` hard.
     """
     if length < 1:
         raise ParameterError("length must be at least 1")
     if not 0.0 <= weight_previous <= 1.0:
         raise ParameterError("weight_previous must lie in [0, 1]")
+    if not 0.0 <= negative_weight <= 1.0:
+        raise ParameterError("negative_weight must lie in [0, 1]")
     if index is None:
         index, _ = library.load_index()
     seed_ids = list(dict.fromkeys(seed_ids))
+    negative_ids = [i for i in dict.fromkeys(negatives) if i not in seed_ids]
     seeds = tracks(library, index, seed_ids)
-    missing = set(seed_ids) - {t.song.id for t in seeds}
+    avoided = tracks(library, index, negative_ids)
+    missing = set(seed_ids + negative_ids) - {t.song.id for t in [*seeds, *avoided]}
     if missing:
         raise NotFoundError(f"no song with id {min(missing)}")
     seed_matrix = np.vstack([t.vector for t in seeds])
     centre = seed_matrix.mean(axis=0)
+    weight = negative_weight if avoided else 0.0
+    negative_matrix = (
+        np.vstack([t.vector for t in avoided]) if avoided else np.zeros((0, centre.size))
+    )
+    if avoided:
+        centre = _unit(centre) - weight * _unit(negative_matrix.mean(axis=0))
 
     def to_seeds(track: Track) -> float:
         return float(np.mean(np.clip(seed_matrix @ track.vector, -1.0, 1.0)))
+
+    def steered(track: Track) -> float:
+        if not avoided:
+            return to_seeds(track)
+        away = float(np.mean(np.clip(negative_matrix @ track.vector, -1.0, 1.0)))
+        return to_seeds(track) - weight * away
 
     cap = ArtistCap(max_per_artist)
     walk: list[Track] = []
@@ -115,7 +138,7 @@ def build_playlist(
         walk.append(seed)
         cap.add(seed.song)
 
-    used = {t.song.id for t in walk}
+    used = {t.song.id for t in walk} | set(negative_ids)
     k = CANDIDATES
     while len(walk) < length:
         previous = walk[-1]
@@ -132,8 +155,7 @@ def build_playlist(
         best = max(
             candidates,
             key=lambda c: (
-                weight_previous * c.similarity(previous.vector)
-                + (1 - weight_previous) * to_seeds(c)
+                weight_previous * c.similarity(previous.vector) + (1 - weight_previous) * steered(c)
             ),
         )
         entries.append(
@@ -143,3 +165,8 @@ def build_playlist(
         used.add(best.song.id)
         cap.add(best.song)
     return Playlist(entries, smoothness([t.vector for t in walk]))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector

@@ -3,6 +3,7 @@
 
 const AUDIO_EXTENSIONS = ["wav", "flac", "ogg", "oga", "opus", "mp3", "m4a", "aac", "wma", "aif", "aiff"];
 const K = 10;
+const PLAYLIST_LENGTH = 25;
 
 function songLink(song) {
   return el("a", { href: `#/song/${song.id}`, className: "song-link" }, songName(song));
@@ -104,7 +105,10 @@ async function openSong(id, { focus }) {
       el("h3", { className: "song-title" }, song.title),
       facts([["Artist", song.artist], ["Album", song.album],
         ["Length", formatDuration(song.duration_s)], ["File", song.filename]]),
-      genre, genreBars(song.genre), ...heard, player(song, { preload: "metadata" }));
+      genre, genreBars(song.genre), ...heard, player(song, { preload: "metadata" }),
+      el("button", { type: "button", id: "make-playlist", onclick: () => makePlaylist(song) },
+        "Make a playlist from this song"));
+    $("#playlist-box").hidden = true;
     showNeighbours(neighbours);
     highlightOnMap(song.id);
     if (focus) $("#song-panel").focus();
@@ -113,6 +117,36 @@ async function openSong(id, { focus }) {
     $("#neighbours").replaceChildren();
   } finally {
     box.removeAttribute("aria-busy");
+  }
+}
+
+let playlistUrl = null;
+
+async function makePlaylist(song) {
+  // The server walks the playlist twice, once as JSON to show and once as the M3U8 file to
+  // download; the walk is deterministic, so both list the same songs.
+  const box = $("#playlist-box");
+  const message = $("#playlist-msg");
+  box.hidden = false;
+  message.textContent = `Making a playlist from “${songName(song)}”…`;
+  $("#playlist").replaceChildren();
+  const request = {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ seeds: [song.id], length: PLAYLIST_LENGTH }),
+  };
+  try {
+    const playlist = await api("/api/playlists", request);
+    const file = await fetch("/api/playlists?format=m3u8", request);
+    if (!file.ok) throw new ApiError(file.status, "http_error", `HTTP ${file.status}`);
+    if (playlistUrl) URL.revokeObjectURL(playlistUrl);
+    playlistUrl = URL.createObjectURL(await file.blob());
+    $("#playlist").replaceChildren(...playlist.songs.map((s) => el("li", {}, songLink(s))));
+    const download = el("a", { id: "playlist-download", href: playlistUrl,
+      download: `soundalike-${song.id}.m3u8` }, "Download the playlist (M3U8)");
+    message.replaceChildren(`${playlist.songs.length} songs. `, download);
+  } catch (err) {
+    message.textContent = `No playlist: ${err.message}`;
   }
 }
 

@@ -262,3 +262,23 @@ def test_keyboard_only_on_a_phone_width_screen(page: Page, site: dict) -> None:
     )
     assert labelled
     shot(page, "phone", full_page=True)
+
+
+def test_make_a_playlist_from_a_song_and_download_it(page: Page, site: dict) -> None:
+    page.locator("#q").fill("trumpet-06.hq")
+    page.locator("#songs .song-link").first.click()
+    expect(page.locator("#song h3")).to_have_text(f"{TRUMPET}.hq")
+    page.get_by_role("button", name="Make a playlist from this song").click()
+    songs = page.locator("#playlist > li")
+    expect(songs).to_have_count(site["songs"])  # a small library: every song, each once
+    expect(songs.first).to_have_text(f"{TRUMPET}.hq")  # the seed opens it
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the playlist (M3U8)").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".m3u8")
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U"
+    urls = lines[2::2]
+    assert len(urls) == site["songs"]
+    assert all(url.startswith(site["base"] + "/api/songs/") for url in urls)
+    assert lines[1].endswith(f",{TRUMPET}.hq")
