@@ -19,6 +19,7 @@ from db import repo
 from db.models import Song
 from db.repo import CandidateRow, FileState, ListingKey, SongLabel, SongRow
 from db.session import single_reader
+from indexer.audio.embedding import EMBEDDING_VERSION
 from indexer.errors import NotFoundError
 
 
@@ -108,6 +109,14 @@ class LibraryReads:
         """Songs in the database."""
         with self._session() as session:
             return repo.count_songs(session)
+
+    def count_missing_embeddings(self) -> int:
+        """Songs whose embedding is NULL or of an older `EMBEDDING_VERSION` than this code's.
+
+        Those songs are absent from the ``sound`` space until their embedding is computed.
+        """
+        with self._session() as session:
+            return repo.count_missing_embeddings(session, EMBEDDING_VERSION)
 
     def genre_counts(self) -> dict[str, int]:
         """Songs per genre label."""

@@ -18,11 +18,12 @@ from typing import Any
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from indexer.model.spaces import SPACES
 from indexer.recommend.candidates import SEED_MODES
 from indexer.recommend.explain import GROUPS
-from indexer.recommend.options import RERANK, SEEDS, K
+from indexer.recommend.options import RERANK, SEEDS, SPACE, K
 from indexer.walks.path import DIRECTIONS
-from service.query_fields import choice, fields_for, integer, song_ids, text
+from service.query_fields import choice, field_for, fields_for, integer, song_ids, text
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9
@@ -80,11 +81,11 @@ class SongListQuery(Schema):
             raise ValidationError("use either cursor or offset, not both")
 
 
-SimilarQuery = Schema.from_dict(fields_for((K, *RERANK)), name="SimilarQuery")
+SimilarQuery = Schema.from_dict(fields_for((K, SPACE, *RERANK)), name="SimilarQuery")
 
 SeedQuery = Schema.from_dict(
     {"seed": song_ids("seed", "songs to start from", required=True)}
-    | fields_for((K, *SEEDS, *RERANK)),
+    | fields_for((K, SPACE, *SEEDS, *RERANK)),
     name="SeedQuery",
 )
 
@@ -101,6 +102,7 @@ class PathQuery(Schema):
         DIRECTIONS,
         blank_is_a_value=True,
     )
+    space = field_for(SPACE)
 
 
 class Upload(Schema):
@@ -199,10 +201,25 @@ class Dropped(Schema):
     detail = _str()
 
 
+def _space() -> fields.String:
+    return _str(
+        validate=validate.OneOf(SPACES),
+        metadata={"description": "the vector space that answered"},
+    )
+
+
+def _space_note() -> fields.String:
+    return fields.String(
+        metadata={"description": "why the answer comes from another space than expected"}
+    )
+
+
 class Similar(Schema):
     """A song and its neighbours."""
 
     song = fields.Nested(Song, required=True)
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -213,6 +230,8 @@ class SeedSimilar(Schema):
     seeds = _list(Song)
     negatives = _list(fields.Integer(), data_key="not")
     mode = _str(validate=validate.OneOf(SEED_MODES))
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -229,6 +248,8 @@ class UploadSimilar(Schema):
 
     upload = fields.Nested(UploadInfo, required=True)
     genre = fields.Nested(Genre, required=True)
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -365,5 +386,7 @@ class SongPath(Schema):
     end = _int(data_key="to")
     steps = _int()
     direction = _str(allow_none=True, validate=validate.OneOf(DIRECTIONS))
+    space = _space()
+    space_note = _space_note()
     smoothness = _num(allow_none=True)
     path = _list(PathStep, validate=validate.Length(min=1))

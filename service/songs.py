@@ -18,6 +18,7 @@ from db.repo import ListingKey, SongRow
 from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
+from indexer.model.spaces import DEFAULT_SPACE
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.cursor import decode as decode_cursor
@@ -107,7 +108,7 @@ def song_json(song: Song | SongRow) -> dict[str, Any]:
 def health() -> Response:
     """Liveness plus what is loaded: songs in the database, vectors in the index."""
     st = state()
-    index, manifest = st.index()
+    index, manifest = st.index(DEFAULT_SPACE)
     songs = st.library.count_songs()
     return jsonify(
         {
@@ -246,7 +247,7 @@ def add_songs(body: dict[str, Any]) -> Response:
     """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
     st = state()
     report = index_paths(st.library, expand_paths(Path(p) for p in body["paths"]), workers=1)
-    st.reader.refresh()
+    st.refresh()
     return jsonify(
         {
             "added": report.added,
@@ -267,6 +268,6 @@ def delete_song(song_id: int) -> Response:
     st = state()
     if not st.library.remove_songs([song_id]):
         raise song_not_found(song_id)
-    manifest = st.library.sync_index()
-    st.reader.refresh()
+    manifest = st.library.sync_indexes()[DEFAULT_SPACE]
+    st.refresh()
     return jsonify({"removed": song_id, "index_generation": manifest.generation})

@@ -30,6 +30,7 @@ from indexer.audio.analyse import (
     warm_worker,
 )
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.store import Manifest
 
 # Save the index during long runs too, so a running service sees new songs as they come.
@@ -51,6 +52,8 @@ class IndexReport:
     # Of elapsed_s: readying the scaler, the genre model (trained on a fresh data dir) and the
     # analysis kernels, so the scan's own time reads true on a first run too.
     prepared_s: float = 0.0
+    # Each space's index after the final sync; ``manifest`` is the default space's.
+    manifests: dict[str, Manifest] = field(default_factory=dict)
     manifest: Manifest | None = None
 
 
@@ -232,7 +235,7 @@ def index_paths(
                 report.added += 1
         batch.clear()
         if time.monotonic() - last_sync > SYNC_EVERY_S:
-            library.sync_index()
+            library.sync_indexes()
             last_sync = time.monotonic()
 
     analysed = 0
@@ -256,6 +259,7 @@ def index_paths(
                 flush()
             bar.set_postfix(ok=analysed, skipped=len(report.skipped))
         flush()
-    report.manifest = library.sync_index()
+    report.manifests = library.sync_indexes()
+    report.manifest = report.manifests[DEFAULT_SPACE]
     report.elapsed_s = time.monotonic() - started
     return report

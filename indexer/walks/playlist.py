@@ -23,6 +23,7 @@ import numpy as np
 from db.models import Song
 from indexer.errors import NotFoundError, ParameterError
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
 
@@ -84,6 +85,7 @@ def build_playlist(
     max_per_artist: int | None = None,
     weight_previous: float = 0.5,
     index: VectorIndex | None = None,
+    space: str = DEFAULT_SPACE,
 ) -> Playlist:
     """Up to ``length`` songs: the seeds, then the best next song each time (see the module doc).
 
@@ -94,9 +96,9 @@ def build_playlist(
     if not 0.0 <= weight_previous <= 1.0:
         raise ParameterError("weight_previous must lie in [0, 1]")
     if index is None:
-        index, _ = library.load_index()
+        index, _ = library.load_index(space=space)
     seed_ids = list(dict.fromkeys(seed_ids))
-    seeds = tracks(library, index, seed_ids)
+    seeds = tracks(library, index, seed_ids, space=space)
     missing = set(seed_ids) - {t.song.id for t in seeds}
     if missing:
         raise NotFoundError(f"no song with id {min(missing)}")
@@ -121,7 +123,9 @@ def build_playlist(
         previous = walk[-1]
         candidates = [
             c
-            for c in neighbours(library, index, [previous.vector, centre], k=k, exclude=used)
+            for c in neighbours(
+                library, index, [previous.vector, centre], k=k, exclude=used, space=space
+            )
             if cap.allows(c.song)
         ]
         if not candidates:
