@@ -49,9 +49,14 @@ def test_every_route_answers_in_the_space_asked(app: Flask, client: FlaskClient)
     features = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features")
     assert features["space"] == "features"
     assert nearest(features) in {ids[1], ids[2]}
-    # Re-ranking runs in the space asked for too.
-    reranked = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=sound&hubness=true&dedupe=1")
+    # Re-ranking runs in the space asked for too: MMR keeps the nearest first; song 3 is a
+    # near-duplicate of song 0 by sound (cosine above 0.9999, same duration), not by features.
+    reranked = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=sound&mmr_lambda=0.5")
     assert (reranked["space"], nearest(reranked)) == ("sound", ids[3])
+    deduped = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=sound&dedupe=1&explain_drops=1")
+    assert [(d["id"], d["reason"]) for d in deduped["dropped"]] == [(ids[3], "duplicate")]
+    deduped = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features&dedupe=1")
+    assert ids[3] not in {d["id"] for d in deduped.get("dropped", [])}
 
     seeds = get(client, f"/api/similar?seed={ids[0]}&k=2")
     assert (seeds["space"], nearest(seeds)) == ("sound", ids[3])
