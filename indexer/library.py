@@ -263,17 +263,20 @@ class Library(LibraryReads):
     def stats(self) -> dict[str, object]:
         """Counts and versions for ``soundalike stats`` and the health endpoint.
 
-        ``indexed`` and ``index_generation`` are the default space's; ``spaces`` has each.
+        ``indexed`` and ``index_generation`` are those of the space a query that names none
+        answers from (``space``); ``spaces`` has each.
         """
         songs, genres = self.count_songs(), self.genre_counts()
         manifests = {space: self._read_manifest(space) for space in SPACES}
-        manifest = manifests[DEFAULT_SPACE]
+        answering = self.answering_space(None)
+        manifest = manifests[answering]
         return {
             "data_dir": str(self.settings.data_dir),
             "database": self.engine.url.render_as_string(hide_password=True),
             "songs": songs,
             "indexed": manifest.count if manifest else 0,
             "index_generation": manifest.generation if manifest else 0,
+            "space": answering,
             "spaces": {
                 space: {
                     "indexed": m.count if m else 0,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from flask import Response, current_app, jsonify
 
-from indexer.model.spaces import DEFAULT_SPACE, FEATURES
+from indexer.model.spaces import FEATURES
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.state import state
@@ -104,7 +104,7 @@ def song_map() -> SongMap:
 def library_stats() -> Response:
     """Songs per genre (most first) and how far the index is behind the database."""
     st = state()
-    index, manifest = st.index(DEFAULT_SPACE)
+    index, manifest = st.index(st.answering_space(None))
     songs, genres = st.library.count_songs(), st.library.genre_counts()
     return jsonify(
         {

@@ -6,7 +6,7 @@ import functools
 import hmac
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from db.repo import ListingKey, SongRow
 from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
-from indexer.model.spaces import DEFAULT_SPACE
+from indexer.vectors.store import Manifest
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.cursor import decode as decode_cursor
@@ -108,7 +108,8 @@ def song_json(song: Song | SongRow) -> dict[str, Any]:
 def health() -> Response:
     """Liveness plus what is loaded: songs in the database, vectors in the index."""
     st = state()
-    index, manifest = st.index(DEFAULT_SPACE)
+    # The index a query that names no space answers from.
+    index, manifest = st.index(st.answering_space(None))
     songs = st.library.count_songs()
     return jsonify(
         {
@@ -254,7 +255,7 @@ def add_songs(body: dict[str, Any]) -> Response:
             "updated": report.updated,
             "unchanged": report.unchanged,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
-            "index_generation": report.manifest.generation if report.manifest else None,
+            "index_generation": _generation(report.manifests, st.answering_space(None)),
         }
     )
 
@@ -268,6 +269,13 @@ def delete_song(song_id: int) -> Response:
     st = state()
     if not st.library.remove_songs([song_id]):
         raise song_not_found(song_id)
-    manifest = st.library.sync_indexes()[DEFAULT_SPACE]
+    manifests = st.library.sync_indexes()
     st.refresh()
+    manifest = manifests[st.answering_space(None)]
     return jsonify({"removed": song_id, "index_generation": manifest.generation})
+
+
+def _generation(manifests: Mapping[str, Manifest], space: str) -> int | None:
+    """The generation of ``space``'s index after indexing; None when nothing was synced."""
+    manifest = manifests.get(space)
+    return None if manifest is None else manifest.generation

@@ -157,9 +157,11 @@ def test_relabel_and_stats(library: Library, table_rows) -> None:
     assert library.relabel_genres() == 3
     stats = library.stats()
     assert stats["songs"] == 3
-    # No song has a sound embedding: all three are in the features index only.
-    assert stats["spaces"]["features"]["indexed"] == 3
-    assert stats["spaces"]["sound"]["indexed"] == stats["indexed"] == 0
+    # No song has a sound embedding: all three are in the features index only, and that is
+    # the space queries answer from.
+    assert stats["spaces"]["features"]["indexed"] == stats["indexed"] == 3
+    assert stats["spaces"]["sound"]["indexed"] == 0
+    assert stats["space"] == "features"
     assert sum(stats["genres"].values()) == 3
     assert stats["model_version"] == library.genre_model.version
 
