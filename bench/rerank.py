@@ -55,7 +55,7 @@ def fill(library: Library) -> int:
         for i, name in enumerate(table.filenames)
     ]
     library.write_songs(records)
-    library.sync_index()
+    library.sync_indexes()
     return len(records)
 
 

@@ -25,6 +25,7 @@ from indexer.evaluation.walks import (
     table_library,
 )
 from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.spaces import FEATURES
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     rows = cross_genre_pairs(table.labels, n=args.pairs, rng=rng)
     with table_library(table, [str(label) for label in table.labels]) as (library, ids):
-        index, _ = library.load_index()
+        index, _ = library.load_index(space=FEATURES)
         pairs = [(ids[a], ids[b]) for a, b in rows]
         paths = path_scores(library, index, pairs, steps=PATH_STEPS)
         lists = playlist_scores(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -309,29 +309,73 @@ def all_ids(session: Session) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def embedded_ids(session: Session, version: str) -> np.ndarray:
+    """Ids of the songs with an embedding of ``version``, sorted, as int64."""
+    ids = session.scalars(
+        select(Song.id)
+        .where(Song.embedding.is_not(None), Song.embedding_version == version)
+        .order_by(Song.id)
+    ).all()
+    return np.asarray(ids, dtype=np.int64)
+
+
 def iter_features(
     session: Session, ids: Iterable[int] | None = None, *, batch: int = STREAM_BATCH
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(ids, raw features [shape=(n, 57)])`` in batches, streaming large libraries."""
+    for rows in _iter_rows(session, Song.features, ids, batch=batch):
+        yield _stack(rows, features_from_bytes)
+
+
+def iter_embeddings(
+    session: Session,
+    version: str,
+    ids: Iterable[int] | None = None,
+    *,
+    batch: int = STREAM_BATCH,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(ids, embeddings [shape=(n, d)])`` of the songs with an embedding of ``version``.
+
+    Songs without one (NULL, or computed by another version of the network) are left out.
+    """
+    current = (Song.embedding.is_not(None), Song.embedding_version == version)
+    for rows in _iter_rows(session, Song.embedding, ids, batch=batch, where=current):
+        yield _stack(rows, floats_from_bytes)
+
+
+def _iter_rows(
+    session: Session,
+    column: Any,
+    ids: Iterable[int] | None,
+    *,
+    batch: int,
+    where: Sequence[Any] = (),
+) -> Iterator[Sequence[Any]]:
+    """Batches of ``(id, column)`` rows in id order: of ``ids``, or of every song (keyset)."""
     wanted = None if ids is None else sorted(set(int(i) for i in ids))
     if wanted is not None:
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
             rows = session.execute(
-                select(Song.id, Song.features).where(Song.id.in_(chunk)).order_by(Song.id)
+                select(Song.id, column.label("value"))
+                .where(Song.id.in_(chunk), *where)
+                .order_by(Song.id)
             ).all()
             if rows:
-                yield _stack(rows)
+                yield rows
         return
     last_id = 0
     while True:
         rows = session.execute(
-            select(Song.id, Song.features).where(Song.id > last_id).order_by(Song.id).limit(batch)
+            select(Song.id, column.label("value"))
+            .where(Song.id > last_id, *where)
+            .order_by(Song.id)
+            .limit(batch)
         ).all()
         if not rows:
             return
         last_id = rows[-1].id
-        yield _stack(rows)
+        yield rows
 
 
 def iter_tag_vectors(
@@ -353,10 +397,10 @@ def iter_tag_vectors(
         yield ids, np.vstack([floats_from_bytes(row.tag_probabilities) for row in rows])
 
 
-def _stack(rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
+def _stack(rows: Sequence, decode: Callable[[bytes], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-    raw = np.vstack([features_from_bytes(row.features) for row in rows])
-    return ids, raw
+    values = np.vstack([decode(row.value) for row in rows])
+    return ids, values
 
 
 def delete_songs(session: Session, ids: Iterable[int]) -> int:
@@ -391,22 +435,3 @@ def song_places(session: Session, ids: Sequence[int]) -> dict[int, SongPlace]:
         ).all()
         places.update({row.id: SongPlace(*row) for row in rows})
     return places
-
-
-def iter_embeddings(
-    session: Session, *, batch: int = STREAM_BATCH
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(ids, stored embeddings [shape=(n, 400)])`` of the songs that have one, by id."""
-    last_id = 0
-    while True:
-        rows = session.execute(
-            select(Song.id, Song.embedding)
-            .where(Song.id > last_id, Song.embedding.is_not(None))
-            .order_by(Song.id)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-        yield ids, np.vstack([floats_from_bytes(row.embedding) for row in rows])

@@ -42,6 +42,10 @@ class NotFoundError(IndexerError):
     """A song asked for by id or path is not in the library."""
 
 
+class MissingVectorError(NotFoundError):
+    """A song has no vector in the space asked for (in ``sound``: no current embedding)."""
+
+
 class UnreachableError(IndexerError):
     """No walk through the library meets the request, e.g. the goal breaks the tempo direction."""
 

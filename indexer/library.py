@@ -1,16 +1,20 @@
-"""A library on disk: the database, the scaler, the genre model and the vector index together.
+"""A library on disk: the database, the scaler, the genre model and the vector indexes together.
 
 The CLI and the service both go through this class, so a song is added, removed, indexed and
 queried the same way whichever door it came in by. The database is the source of truth;
-:meth:`Library.sync_index` brings the FAISS index in line with it.
+:meth:`Library.sync_index` brings each space's FAISS index (`indexer.model.spaces`) in line
+with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,10 +25,12 @@ from db import repo
 from db.models import Song, features_to_bytes, floats_to_bytes
 from db.repo import SongRow
 from db.session import open_database, writer
+from indexer.audio.embedding import EMBEDDING_VERSION
 from indexer.audio.feature_columns import N_FEATURES
-from indexer.errors import NotFoundError, StoreError
+from indexer.errors import MissingVectorError, NotFoundError, ParameterError, StoreError
 from indexer.library_reads import LibraryReads
 from indexer.model.scaler import Scaler, ensure_scaler
+from indexer.model.spaces import DEFAULT_SPACE, FEATURES, SOUND, SOUND_DIM, SPACES, sound_vectors
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
@@ -33,12 +39,22 @@ from indexer.vectors.kinds import (
     resolve_kind,
     target_kind,
 )
-from indexer.vectors.store import Manifest, load_index, read_manifest, save_index, write_lock
+from indexer.vectors.store import (
+    Manifest,
+    load_index,
+    read_manifest,
+    retire_single_space_layout,
+    save_index,
+    space_dir,
+    write_lock,
+)
 
 if TYPE_CHECKING:
     from indexer.audio.analyse import SongRecord, SoundRecord
     from indexer.model.genre import GenreModel, GenrePrediction
     from indexer.model.genre_training import FitProgress
+
+log = logging.getLogger(__name__)
 
 # Rows changed this long before the last sync are re-checked anyway: clocks of writers differ.
 SYNC_SLACK = timedelta(seconds=5)
@@ -99,25 +115,74 @@ class Library(LibraryReads):
             )
 
     def vectors(self, raw: np.ndarray) -> np.ndarray:
-        """Raw features [shape=(n, 57)] to unit vectors [shape=(n, 57)] for the index."""
+        """Raw features [shape=(n, 57)] to unit vectors of the ``features`` space."""
         return self.scaler.transform(np.atleast_2d(raw))
 
-    def song_vectors(self, songs: Sequence[Song | SongRow], index: VectorIndex) -> np.ndarray:
-        """The songs' unit vectors [shape=(n, d)]: from ``index``, else their transformed features.
+    def space_dim(self, space: str) -> int:
+        """The dimension of a space's vectors."""
+        return SOUND_DIM if _checked(space) == SOUND else self.scaler.dim
+
+    def space_version(self, space: str) -> str:
+        """What the vectors of a space are made by; a change rebuilds that space's index."""
+        if _checked(space) == SOUND:
+            return sound_space_version()
+        return self.scaler.version
+
+    def song_vectors(
+        self,
+        songs: Sequence[Song | SongRow],
+        index: VectorIndex,
+        *,
+        space: str = DEFAULT_SPACE,
+    ) -> np.ndarray:
+        """The songs' unit vectors in ``space`` [shape=(n, d)]: from ``index``, else computed.
 
         The indexed vector is what neighbours were compared with, so it is preferred; a song not
-        yet in this index (or an index kind that cannot give vectors back) falls back to the
-        scaler, which is what the next sync will store.
+        yet in this index (or an index kind that cannot give vectors back) gets the vector the
+        next sync will store. A song with no vector in the space (in ``sound``: no current
+        embedding) raises `MissingVectorError`; `has_vector` tells beforehand.
         """
         found = [index.reconstruct(song.id) for song in songs]
         missing = [i for i, vector in enumerate(found) if vector is None]
         if missing:
-            fresh = self.vectors(np.vstack([songs[i].feature_vector for i in missing]))
+            fresh = self._fresh_vectors([songs[i] for i in missing], space)
             for i, vector in zip(missing, fresh, strict=True):
                 found[i] = vector
         if not found:
-            return np.zeros((0, self.scaler.dim), dtype=np.float32)
+            return np.zeros((0, self.space_dim(space)), dtype=np.float32)
         return np.vstack([np.asarray(vector, dtype=np.float32) for vector in found])
+
+    def has_vector(self, song: Song, space: str) -> bool:
+        """Whether the song has a vector in ``space`` (every song has one in ``features``)."""
+        if _checked(space) == FEATURES:
+            return True
+        return song.embedding is not None and song.embedding_version == EMBEDDING_VERSION
+
+    def _fresh_vectors(self, songs: Sequence[Song | SongRow], space: str) -> np.ndarray:
+        if _checked(space) == FEATURES:
+            return self.vectors(np.vstack([song.feature_vector for song in songs]))
+        full = [s if isinstance(s, Song) else self.get_song(s.id) for s in songs]
+        lacking = [s.id for s in full if not self.has_vector(s, SOUND)]
+        if lacking:
+            raise MissingVectorError(
+                f"song {lacking[0]} has no vector in the sound space yet: its embedding is "
+                f"missing or not of version {EMBEDDING_VERSION}"
+            )
+        return sound_vectors(np.vstack([s.embedding_vector for s in full]))
+
+    def answering_space(self, space: str | None, *, missing: int | None = None) -> str:
+        """The space a query answers from: ``space`` when it asks for one, else the default.
+
+        While some songs lack a sound embedding (``missing``, else counted now) a query that did
+        not ask for a space answers from ``features``, where every song is; a query that asks
+        for ``sound`` searches it, and the songs without a vector are simply absent.
+        """
+        if space is not None:
+            return _checked(space)
+        if DEFAULT_SPACE == SOUND:
+            if (self.count_missing_embeddings() if missing is None else missing) > 0:
+                return FEATURES
+        return DEFAULT_SPACE
 
     # --- writing -------------------------------------------------------------------------
 
@@ -230,15 +295,29 @@ class Library(LibraryReads):
         return changed
 
     def stats(self) -> dict[str, object]:
-        """Counts and versions for ``soundalike stats`` and the health endpoint."""
+        """Counts and versions for ``soundalike stats`` and the health endpoint.
+
+        ``indexed`` and ``index_generation`` are those of the space a query that names none
+        answers from (``space``); ``spaces`` has each.
+        """
         songs, genres = self.count_songs(), self.genre_counts()
-        manifest = read_manifest(self.settings.index_dir)
+        manifests = {space: self._read_manifest(space) for space in SPACES}
+        answering = self.answering_space(None)
+        manifest = manifests[answering]
         return {
             "data_dir": str(self.settings.data_dir),
             "database": self.engine.url.render_as_string(hide_password=True),
             "songs": songs,
             "indexed": manifest.count if manifest else 0,
             "index_generation": manifest.generation if manifest else 0,
+            "space": answering,
+            "spaces": {
+                space: {
+                    "indexed": m.count if m else 0,
+                    "index_generation": m.generation if m else 0,
+                }
+                for space, m in manifests.items()
+            },
             "model_version": self.genre_model.version,
             "scaler_version": self.scaler.version,
             "genres": genres,
@@ -250,31 +329,52 @@ class Library(LibraryReads):
         missing = self.count_missing_embeddings()
         return {"complete": missing == 0, "missing": missing}
 
-    # --- the index -----------------------------------------------------------------------
+    # --- the indexes, one per space ------------------------------------------------------
 
-    def sync_index(self) -> Manifest:
-        """Bring the saved index in line with the database; save a new generation if it changed.
+    def index_dir(self, space: str) -> Path:
+        """The folder of one space's index (the old single-space layout retired first)."""
+        if retire_single_space_layout(self.settings.index_dir):
+            log.info("retired the single-space index in %s", self.settings.index_dir)
+        return space_dir(self.settings.index_dir, space)
 
-        Adds rows the index lacks, drops ids the database no longer has and re-adds rows
-        changed since the last sync; a scaler change rebuilds from scratch, and so does a
+    def _read_manifest(self, space: str) -> Manifest | None:
+        try:
+            return read_manifest(self.index_dir(space))
+        except StoreError:
+            return None
+
+    def sync_indexes(self) -> dict[str, Manifest]:
+        """`sync_index` for every space, default space first."""
+        order = (DEFAULT_SPACE, *(s for s in SPACES if s != DEFAULT_SPACE))
+        return {space: self.sync_index(space=space) for space in order}
+
+    def sync_index(self, *, space: str = DEFAULT_SPACE) -> Manifest:
+        """Bring one space's saved index in line with the database; save a generation if changed.
+
+        Adds rows the index lacks, drops ids the database no longer has (or, in ``sound``, that
+        lost their current embedding) and re-adds rows changed since the last sync; a change of
+        the space's vectors (scaler, or sound recipe) rebuilds from scratch, and so does a
         change of index kind (the library crossed the size threshold, or the configured kind
         changed). An HNSW graph with too many masked (removed) nodes is compacted. Safe to run
         after a crash: whatever the database holds ends up in the index exactly once. When
         nothing changed, the current generation stays, so running services do not reload.
         """
-        with write_lock(self.settings.index_dir):
-            index, manifest = self._load_for_sync()
+        folder = self.index_dir(space)
+        with write_lock(folder):
+            index, manifest = self._load_for_sync(space)
             with self._session() as session:
-                db_ids = repo.all_ids(session)
+                space_ids = self._space_ids(session, space)
                 synced_at = session.scalar(select(func.max(Song.updated_at)))
+                missing = self._missing(session, space)
                 kind = target_kind(
                     self.settings.index_kind,
                     manifest.kind if manifest else None,
-                    len(db_ids),
+                    len(space_ids),
                     threshold=self.settings.index_threshold,
                 )
-                if kind != index.kind or needs_rebuild(kind, index.params, len(db_ids)):
-                    return self._save(self._build_from_rows(session, kind), synced_at)
+                if kind != index.kind or needs_rebuild(kind, index.params, len(space_ids)):
+                    built = self._build_from_rows(session, kind, space)
+                    return self._save(built, synced_at, space, missing=missing)
                 recent: set[int] = set()
                 if manifest is not None and manifest.synced_at:
                     since = datetime.fromisoformat(manifest.synced_at) - SYNC_SLACK
@@ -282,10 +382,9 @@ class Library(LibraryReads):
                         session.scalars(select(Song.id).where(Song.updated_at >= since)).all()
                     )
                 index_ids = index.ids()
-                changed = index.remove(np.setdiff1d(index_ids, db_ids)) > 0
-                wanted = set(np.setdiff1d(db_ids, index_ids).tolist()) | recent
-                for ids, raw in repo.iter_features(session, wanted):
-                    vectors = self.vectors(raw)
+                changed = index.remove(np.setdiff1d(index_ids, space_ids)) > 0
+                wanted = set(np.setdiff1d(space_ids, index_ids).tolist()) | recent
+                for ids, vectors in self._iter_space_vectors(session, space, wanted):
                     fresh = [
                         i
                         for i, (song_id, vector) in enumerate(zip(ids, vectors, strict=True))
@@ -298,69 +397,109 @@ class Library(LibraryReads):
             if (
                 manifest is not None
                 and not changed
-                and manifest.model_version == (self.genre_model.version)
+                and manifest.model_version == self.genre_model.version
+                and manifest.missing == missing
             ):
                 return manifest
-            return self._save(index, synced_at)
+            return self._save(index, synced_at, space, missing=missing)
 
-    def rebuild_index(self, *, kind: str | None = None) -> Manifest:
-        """Recreate the index from every row, ignoring whatever is on disk.
+    def rebuild_indexes(self, *, kind: str | None = None) -> dict[str, Manifest]:
+        """`rebuild_index` for every space."""
+        return {space: self.rebuild_index(kind=kind, space=space) for space in SPACES}
+
+    def rebuild_index(self, *, kind: str | None = None, space: str = DEFAULT_SPACE) -> Manifest:
+        """Recreate one space's index from every row, ignoring whatever is on disk.
 
         ``kind`` overrides the configured kind for this rebuild (``auto`` picks by size).
         """
-        with write_lock(self.settings.index_dir), self._session() as session:
+        with write_lock(self.index_dir(space)), self._session() as session:
             synced_at = session.scalar(select(func.max(Song.updated_at)))
-            n = repo.count_songs(session)
+            n = len(self._space_ids(session, space))
             resolved = resolve_kind(
                 kind or self.settings.index_kind, n, threshold=self.settings.index_threshold
             )
-            return self._save(self._build_from_rows(session, resolved), synced_at)
+            built = self._build_from_rows(session, resolved, space)
+            return self._save(built, synced_at, space, missing=self._missing(session, space))
 
-    def _build_from_rows(self, session: Session, kind: str) -> VectorIndex:
-        id_parts: list[np.ndarray] = []
-        vector_parts: list[np.ndarray] = []
-        for ids, raw in repo.iter_features(session):
+    def _space_ids(self, session: Session, space: str) -> np.ndarray:
+        """Ids of the songs that have a vector in ``space``, sorted."""
+        if _checked(space) == SOUND:
+            return repo.embedded_ids(session, EMBEDDING_VERSION)
+        return repo.all_ids(session)
+
+    def _missing(self, session: Session, space: str) -> int:
+        if _checked(space) == SOUND:
+            return repo.count_lacking_sound(session, EMBEDDING_VERSION)
+        return 0
+
+    def _iter_space_vectors(
+        self, session: Session, space: str, ids: Iterable[int] | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(ids, unit vectors)`` in batches, of the songs that have a vector in ``space``."""
+        if _checked(space) == SOUND:
+            for chunk_ids, embeddings in repo.iter_embeddings(session, EMBEDDING_VERSION, ids):
+                yield chunk_ids, sound_vectors(embeddings)
+        else:
+            for chunk_ids, raw in repo.iter_features(session, ids):
+                yield chunk_ids, self.vectors(raw)
+
+    def _build_from_rows(self, session: Session, kind: str, space: str) -> VectorIndex:
+        id_parts: list[np.ndarray] = [np.zeros(0, np.int64)]
+        vector_parts: list[np.ndarray] = [np.zeros((0, self.space_dim(space)), np.float32)]
+        for ids, vectors in self._iter_space_vectors(session, space):
             id_parts.append(ids)
-            vector_parts.append(self.vectors(raw).astype(np.float32))
-        if not id_parts:
-            id_parts, vector_parts = [np.zeros(0, np.int64)], [np.zeros((0, self.scaler.dim))]
+            vector_parts.append(vectors.astype(np.float32))
         return VectorIndex.build(np.concatenate(id_parts), np.vstack(vector_parts), kind=kind)
 
-    def _save(self, index: VectorIndex, synced_at: datetime | None) -> Manifest:
+    def _save(
+        self, index: VectorIndex, synced_at: datetime | None, space: str, *, missing: int
+    ) -> Manifest:
         return save_index(
             index,
-            self.settings.index_dir,
-            scaler_version=self.scaler.version,
+            self.index_dir(space),
+            scaler_version=self.space_version(space),
             model_version=self.genre_model.version,
             synced_at=_iso(synced_at),
+            space=space,
+            missing=missing,
         )
 
-    def _load_for_sync(self) -> tuple[VectorIndex, Manifest | None]:
+    def _load_for_sync(self, space: str) -> tuple[VectorIndex, Manifest | None]:
+        folder = self.index_dir(space)
         try:
-            manifest = read_manifest(self.settings.index_dir)
-            if manifest is None or manifest.scaler_version != self.scaler.version:
-                return VectorIndex.empty(self.scaler.dim), None
-            return load_index(self.settings.index_dir)
+            manifest = read_manifest(folder)
+            if manifest is None or manifest.scaler_version != self.space_version(space):
+                return VectorIndex.empty(self.space_dim(space)), None
+            return load_index(folder)
         except StoreError:
             # A damaged index is only derived data: start over from the rows.
-            return VectorIndex.empty(self.scaler.dim), None
+            return VectorIndex.empty(self.space_dim(space)), None
 
-    def load_index(self) -> tuple[VectorIndex, Manifest]:
-        """The saved index for queries, synced from the database first if it is missing."""
+    def load_index(self, *, space: str = DEFAULT_SPACE) -> tuple[VectorIndex, Manifest]:
+        """One space's saved index for queries, synced from the database first if missing."""
+        folder = self.index_dir(space)
         try:
-            return load_index(self.settings.index_dir)
+            return load_index(folder)
         except StoreError:
-            self.sync_index()
-            return load_index(self.settings.index_dir)
+            self.sync_index(space=space)
+            return load_index(folder)
 
     # --- queries -------------------------------------------------------------------------
 
     def similar_to_song(
-        self, song_id: int, *, k: int, index: VectorIndex | None = None
+        self,
+        song_id: int,
+        *,
+        k: int,
+        index: VectorIndex | None = None,
+        space: str = DEFAULT_SPACE,
     ) -> tuple[Song | SongRow, list[Neighbour]]:
-        """The ``k`` songs nearest to a library song, itself excluded."""
+        """The ``k`` songs nearest to a library song in ``space``, itself excluded.
+
+        ``index`` is that space's index (loaded when None).
+        """
         if index is None:
-            index, _ = self.load_index()
+            index, _ = self.load_index(space=space)
         # The indexed vector is what the neighbours were compared with. Taking it from the index
         # lets the song and its neighbours come back in one query, the service's hot path.
         vector = index.reconstruct(song_id)
@@ -373,9 +512,10 @@ class Library(LibraryReads):
         song = songs.get(song_id)
         if song is None:
             raise NotFoundError(f"no song with id {song_id}")
-        if vector is None:  # in the database but not yet in this index: transform its features
+        if vector is None:  # in the database but not yet in this index: compute its vector
+            fresh = self.song_vectors([song], index, space=space)[0]
             return song, self.similar_to_vector(
-                self.song_vectors([song], index)[0], k=k, exclude={song_id}, index=index
+                fresh, k=k, exclude={song_id}, index=index, space=space
             )
         return song, self._neighbours(hits, songs)
 
@@ -386,10 +526,11 @@ class Library(LibraryReads):
         k: int,
         exclude: set[int] | None = None,
         index: VectorIndex | None = None,
+        space: str = DEFAULT_SPACE,
     ) -> list[Neighbour]:
-        """The ``k`` songs nearest to a unit vector, best first."""
+        """The ``k`` songs nearest to a unit vector of ``space``, best first."""
         if index is None:
-            index, _ = self.load_index()
+            index, _ = self.load_index(space=space)
         hits = self._search(index, vector, k=k, exclude=exclude or set())
         return self._neighbours(hits, self.song_rows([i for i, _ in hits]))
 
@@ -413,6 +554,27 @@ class Library(LibraryReads):
     ) -> list[Neighbour]:
         # An id can be in an index a moment older than the rows: skip what is gone.
         return [Neighbour(songs[i], min(1.0, s)) for i, s in hits if i in songs]
+
+
+def _checked(space: str) -> str:
+    if space not in SPACES:
+        raise ParameterError(f"unknown vector space {space!r}; choose from {', '.join(SPACES)}")
+    return space
+
+
+@cache
+def sound_space_version() -> str:
+    """A fingerprint of the sound space's vectors: the network's version and the recipe.
+
+    The recipe (`indexer.model.spaces.sound_vectors`) is fingerprinted by its output on fixed
+    inputs, rounded so that BLAS differences between machines do not count: a new recipe
+    rebuilds the sound index, as a new scaler rebuilds the features index.
+    """
+    probe = np.random.default_rng(0).random((4, SOUND_DIM), dtype=np.float32)
+    probe[1, : SOUND_DIM // 2] = 0.0
+    digest = hashlib.sha256(EMBEDDING_VERSION.encode())
+    digest.update(np.round(sound_vectors(probe), 4).astype("<f4").tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _same_vector(stored: np.ndarray | None, vector: np.ndarray) -> bool:

@@ -19,6 +19,7 @@ from db import repo
 from db.models import Song
 from db.repo import CandidateRow, FileState, ListingKey, SongLabel, SongPlace, SongRow
 from db.session import single_reader
+from indexer.audio.embedding import EMBEDDING_VERSION
 from indexer.errors import NotFoundError
 from indexer.model.tags import (
     TAG_THRESHOLD,
@@ -135,12 +136,12 @@ class LibraryReads:
         While this is above 0 the ``sound`` space is incomplete.
         """
         with self._session() as session:
-            return repo.count_lacking_sound(session, _embedding_version())
+            return repo.count_lacking_sound(session, EMBEDDING_VERSION)
 
     def files_missing_embeddings(self) -> list[FileState]:
         """The files of the songs `count_missing_embeddings` counts, by id."""
         with self._session() as session:
-            return repo.files_lacking_sound(session, _embedding_version())
+            return repo.files_lacking_sound(session, EMBEDDING_VERSION)
 
     def all_ids(self) -> np.ndarray:
         """Every song id, sorted, as int64."""
@@ -208,7 +209,7 @@ class LibraryReads:
         id_parts: list[np.ndarray] = []
         parts: list[np.ndarray] = []
         with self._session() as session:
-            for chunk_ids, embeddings in repo.iter_embeddings(session):
+            for chunk_ids, embeddings in repo.iter_embeddings(session, EMBEDDING_VERSION):
                 id_parts.append(chunk_ids)
                 parts.append(embeddings)
         if not id_parts:
@@ -219,12 +220,3 @@ class LibraryReads:
         """Path, artist, album and duration of these songs, keyed by id (evaluation's groups)."""
         with self._session() as session:
             return repo.song_places(session, ids)
-
-
-def _embedding_version() -> str:
-    """The network recipe rows must be described with to count as complete."""
-    # Imported here: the embedding module brings librosa (half a second), which the service
-    # and the query commands otherwise never load.
-    from indexer.audio.embedding import EMBEDDING_VERSION
-
-    return EMBEDDING_VERSION

@@ -10,7 +10,6 @@ from flask.json.provider import DefaultJSONProvider
 
 from indexer.library import Library
 from indexer.settings import load_settings
-from indexer.vectors.store import IndexReader
 from service.state import ServiceState
 
 
@@ -27,9 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json = _InsertionOrderJSON(app)
     library = Library(settings)
-    app.extensions["soundalike"] = ServiceState(
-        settings=settings, library=library, reader=IndexReader(settings.index_dir)
-    )
+    app.extensions["soundalike"] = ServiceState.open(settings, library)
 
     from service import (
         api_document,

@@ -7,7 +7,14 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from indexer.errors import FileError, ModelError, NotFoundError, StoreError, UnreachableError
+from indexer.errors import (
+    FileError,
+    MissingVectorError,
+    ModelError,
+    NotFoundError,
+    StoreError,
+    UnreachableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:
         return json_error(exc.status, exc.error, exc.message)
+
+    @app.errorhandler(MissingVectorError)
+    def _no_vector(exc: MissingVectorError) -> tuple[Response, int]:
+        return json_error(404, "no_vector", str(exc))
 
     @app.errorhandler(NotFoundError)
     def _not_found(exc: NotFoundError) -> tuple[Response, int]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from flask import Response, current_app, jsonify
 
+from indexer.model.spaces import FEATURES
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.state import state
@@ -82,7 +83,8 @@ def sample_ids(ids: np.ndarray, limit: int) -> np.ndarray:
 def song_map() -> SongMap:
     """The map for the current index generation, computed once per generation and worker."""
     st = state()
-    _, manifest = st.index()
+    # The map places songs by their 57 features, the space every song is in.
+    _, manifest = st.index(FEATURES)
     cached: SongMap | None = current_app.extensions.get("soundalike_map")
     if cached is not None and cached.generation == manifest.generation:
         return cached
@@ -102,7 +104,7 @@ def song_map() -> SongMap:
 def library_stats() -> Response:
     """Songs per genre (most first) and how far the index is behind the database."""
     st = state()
-    index, manifest = st.index()
+    index, manifest = st.index(st.answering_space(None))
     songs, genres = st.library.count_songs(), st.library.genre_counts()
     return jsonify(
         {

@@ -44,8 +44,12 @@ def song_path(query: dict[str, Any]) -> Response:
     direction = query.get("direction")
     check_song_ids([start, end])
     st = state()
-    index, _ = st.index()
-    path = find_path(st.library, start, end, steps=steps, direction=direction, index=index)
+    choice = st.choose_space(query.get("space"))
+    space = choice.space
+    index, _ = st.index(space)
+    path = find_path(
+        st.library, start, end, steps=steps, direction=direction, index=index, space=space
+    )
     smooth = None if path.smoothness is None else round(path.smoothness, 6)
     return jsonify(
         {
@@ -53,6 +57,7 @@ def song_path(query: dict[str, Any]) -> Response:
             "to": end,
             "steps": steps,
             "direction": direction,
+            **choice.json(),
             "smoothness": smooth,
             "path": [step_json(s) for s in path.steps],
         }

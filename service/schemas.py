@@ -18,12 +18,22 @@ from typing import Any
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from indexer.model.spaces import SPACES
 from indexer.model.tags import KINDS
 from indexer.recommend.candidates import NEGATIVE_WEIGHT, SEED_MODES
 from indexer.recommend.explain import GROUPS
-from indexer.recommend.options import MAX_K, RERANK, SEEDS, K
+from indexer.recommend.options import MAX_K, RERANK, SEEDS, SPACE, K
 from indexer.walks.path import DIRECTIONS
-from service.query_fields import choice, fields_for, integer, number, song_ids, tag_names, text
+from service.query_fields import (
+    choice,
+    field_for,
+    fields_for,
+    integer,
+    number,
+    song_ids,
+    tag_names,
+    text,
+)
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9
@@ -92,7 +102,7 @@ class SongListQuery(Schema):
             raise ValidationError("use either cursor or offset, not both")
 
 
-SimilarQuery = Schema.from_dict(fields_for((K, *RERANK)), name="SimilarQuery")
+SimilarQuery = Schema.from_dict(fields_for((K, SPACE, *RERANK)), name="SimilarQuery")
 
 _SeedFields = Schema.from_dict(
     {
@@ -103,12 +113,12 @@ _SeedFields = Schema.from_dict(
             data_key="tags",
         ),
     }
-    | fields_for((K, *SEEDS, *RERANK)),
+    | fields_for((K, SPACE, *SEEDS, *RERANK)),
     name="SeedFields",
 )
 
 
-class SeedQuery(_SeedFields):  # type: ignore[misc, valid-type]
+class SeedQuery(_SeedFields):
     """``GET /api/similar``: seed songs, a tag profile, or both."""
 
     @validates_schema
@@ -129,6 +139,7 @@ class PathQuery(Schema):
         DIRECTIONS,
         blank_is_a_value=True,
     )
+    space = field_for(SPACE)
 
 
 class PlaylistFormat(Schema):
@@ -280,10 +291,25 @@ class Dropped(Schema):
     detail = _str()
 
 
+def _space() -> fields.String:
+    return _str(
+        validate=validate.OneOf(SPACES),
+        metadata={"description": "the vector space that answered"},
+    )
+
+
+def _space_note() -> fields.String:
+    return fields.String(
+        metadata={"description": "why the answer comes from another space than expected"}
+    )
+
+
 class Similar(Schema):
     """A song and its neighbours."""
 
     song = fields.Nested(Song, required=True)
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -299,6 +325,8 @@ class SeedSimilar(Schema):
     )
     negatives = _list(fields.Integer(), data_key="not")
     mode = _str(validate=validate.OneOf(SEED_MODES))
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -315,6 +343,8 @@ class UploadSimilar(Schema):
 
     upload = fields.Nested(UploadInfo, required=True)
     genre = fields.Nested(Genre, required=True)
+    space = _space()
+    space_note = _space_note()
     neighbours = _list(Neighbour)
     dropped = fields.List(fields.Nested(Dropped))
 
@@ -459,6 +489,8 @@ class SongPath(Schema):
     end = _int(data_key="to")
     steps = _int()
     direction = _str(allow_none=True, validate=validate.OneOf(DIRECTIONS))
+    space = _space()
+    space_note = _space_note()
     smoothness = _num(allow_none=True)
     path = _list(PathStep, validate=validate.Length(min=1))
 

@@ -1,8 +1,9 @@
 """Similar songs: to one song, to an uploaded clip, to a set of seed songs.
 
 Every route here takes the neighbour query declared in `indexer.recommend.options` (``k``,
-filters, caps, diversity, explanations), and answers through `indexer.recommend.candidates`,
-as ``soundalike similar`` does.
+``space``, filters, caps, diversity, explanations), and answers through
+`indexer.recommend.candidates`, as ``soundalike similar`` does. Every answer names the space
+that answered (``space``), with a ``space_note`` when it is not the one the query expected.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 import numpy as np
 from flask import Response, jsonify
 
+from indexer.audio.analyse import describe_sound
 from indexer.audio.decode import Decoded, decode_window
+from indexer.audio.embedding import MIN_DURATION_S, SoundDescription
 from indexer.audio.features import SR, extract_features
 from indexer.library import Neighbour
+from indexer.model.spaces import FEATURES, SOUND, sound_vectors
 from indexer.model.tags import normalize_tags, split_tags
 from indexer.recommend.candidates import (
     Context,
@@ -45,7 +49,7 @@ from service.songs import (
     song_json,
     tags_json,
 )
-from service.state import state
+from service.state import SpaceChoice, state
 
 bp = Blueprint("similar", __name__, url_prefix="/api")
 bp.url_value_preprocessor(check_song_id)
@@ -55,11 +59,13 @@ bp.url_value_preprocessor(check_song_id)
 _analysis_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload-analysis")
 
 
-def context() -> Context:
-    """The library, the live index and its hub cache, for one request."""
+def context(space: str) -> Context:
+    """The library, the live index of ``space`` and its hub cache, for one request."""
     st = state()
-    index, manifest = st.index()
-    return Context(st.library, index, generation=manifest.generation, hubs=st.hubs)
+    index, manifest = st.index(space)
+    return Context(
+        st.library, index, generation=manifest.generation, hubs=st.hubs[space], space=space
+    )
 
 
 def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
@@ -125,10 +131,13 @@ def neighbours_payload(
 def similar_songs(values: dict[str, Any], song_id: int) -> Response:
     """The ``k`` nearest songs by cosine, the song itself excluded, re-ranked as asked."""
     query = neighbour_query(values)
-    ctx = context()
+    choice = state().choose_space(query.space)
+    ctx = context(choice.space)
     if not query.options.active:
         # The plain query, the service's hot path: the song and its neighbours in one read.
-        song, neighbours = ctx.library.similar_to_song(song_id, k=query.k, index=ctx.index)
+        song, neighbours = ctx.library.similar_to_song(
+            song_id, k=query.k, index=ctx.index, space=ctx.space
+        )
         result = Recommendation(neighbours, [])
     else:
         song = get_song_or_404(song_id)
@@ -144,7 +153,7 @@ def similar_songs(values: dict[str, Any], song_id: int) -> Response:
     payload = neighbours_payload(
         result, query, query_raw=song.feature_vector, query_tags=song.tag_vector
     )
-    return jsonify({"song": song_json(song), **payload})
+    return jsonify({"song": song_json(song), **choice.json(), **payload})
 
 
 @bp.post("/similar")
@@ -153,7 +162,13 @@ def similar_songs(values: dict[str, Any], song_id: int) -> Response:
 @bp.response(200, schemas.UploadSimilar)
 @bp.fails_with(413, 504)
 def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
-    """Genre and nearest songs for an uploaded clip (multipart field ``file``)."""
+    """Genre and nearest songs for an uploaded clip (multipart field ``file``).
+
+    The clip is decoded once; the same samples give its 57 features and the network's
+    description. A clip shorter than one of the network's 3-s patches has no sound vector:
+    asked for ``space=sound`` it is refused (400), otherwise it is answered from ``features``
+    with a ``space_note`` saying so.
+    """
     query = neighbour_query(values)
     upload = files["file"]
     if not upload.filename:
@@ -170,7 +185,7 @@ def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
             max_duration_s=st.settings.max_upload_duration_s,
         )
         try:
-            raw, decoded = future.result(timeout=st.settings.upload_timeout_s)
+            raw, sound, decoded = future.result(timeout=st.settings.upload_timeout_s)
         except FutureTimeout:
             future.cancel()
             raise ApiError(
@@ -178,11 +193,20 @@ def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
                 "analysis_timeout",
                 f"analysis took over {st.settings.upload_timeout_s:g} s; send a shorter clip",
             ) from None
+    choice = _upload_space(query.space, sound, duration_s=decoded.duration_s)
     prediction = st.library.genre_model.predict(raw[None, :])[0]
-    vector = st.library.vectors(raw)[0]
+    if choice.space == SOUND:
+        assert sound is not None
+        vector = sound_vectors(sound.embedding[None, :])[0]
+    else:
+        vector = st.library.vectors(raw)[0]
     clip = SongTraits(title=Path(upload.filename).stem, artist=None, duration_s=decoded.duration_s)
     result = recommend(
-        context(), vector, k=query.k, options=query.options, anchors=[Anchor(None, vector, clip)]
+        context(choice.space),
+        vector,
+        k=query.k,
+        options=query.options,
+        anchors=[Anchor(None, vector, clip)],
     )
     return jsonify(
         {
@@ -194,15 +218,38 @@ def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
                 "top": [{"label": label, "probability": p} for label, p in prediction.top],
                 "probabilities": prediction.probabilities,
             },
+            **choice.json(),
             **neighbours_payload(result, query, query_raw=raw),
         }
     )
 
 
+def _upload_space(
+    requested: str | None, sound: SoundDescription | None, *, duration_s: float
+) -> SpaceChoice:
+    """The space an upload is answered from: as for a song, unless it has no sound vector."""
+    if sound is not None:
+        return state().choose_space(requested)
+    why = (
+        f"the upload lasts {duration_s:.2f} s, shorter than one patch of the {SOUND} network "
+        f"({MIN_DURATION_S:.2f} s)"
+    )
+    if requested == SOUND:
+        raise ApiError(400, "too_short_for_sound", f"{why}; send a longer clip or space={FEATURES}")
+    choice = state().choose_space(requested)
+    if choice.space == SOUND:
+        return SpaceChoice(FEATURES, f"{why}; answering from {FEATURES}")
+    return choice
+
+
 def _analyse_upload(
     path: Path, *, window_s: float, max_duration_s: float
-) -> tuple[np.ndarray, Decoded]:
-    """Features of an uploaded file, refusing tracks longer than ``max_duration_s``."""
+) -> tuple[np.ndarray, SoundDescription | None, Decoded]:
+    """Features and the network's description of an uploaded file, from one decode.
+
+    Refuses tracks longer than ``max_duration_s``; the description is None for a clip shorter
+    than one of the network's patches.
+    """
     decoded = decode_window(path, sr=SR, window_s=window_s)
     if decoded.duration_s > max_duration_s:
         raise ApiError(
@@ -210,7 +257,8 @@ def _analyse_upload(
             "too_long",
             f"upload lasts {decoded.duration_s:.0f} s; the limit is {max_duration_s:g} s",
         )
-    return extract_features(y=decoded.y, sr=decoded.sr, path=path), decoded
+    features = extract_features(y=decoded.y, sr=decoded.sr, path=path)
+    return features, describe_sound(decoded.y, decoded.sr, path), decoded
 
 
 @bp.get("/similar")
@@ -225,7 +273,8 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
     query = neighbour_query(values)
     seeds: list[int] = list(values.get("seed") or [])
     check_song_ids([*seeds, *query.negatives])
-    ctx = context()
+    choice = state().choose_space(query.space)
+    ctx = context(choice.space)
     profile = normalize_tags(split_tags(values.get("profile") or []))
     if profile:
         seeds.extend(profile_seeds(ctx.library, profile, skip={*seeds, *query.negatives}))
@@ -253,6 +302,7 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
             **({"tags": list(profile)} if profile else {}),
             "not": list(query.negatives),
             "mode": query.mode,
+            **choice.json(),
             **payload,
         }
     )

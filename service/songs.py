@@ -6,7 +6,7 @@ import functools
 import hmac
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
 from indexer.model.tags import top_tags
+from indexer.vectors.store import Manifest
 from service import schemas
 from service.api_blueprint import Blueprint
 from service.cursor import decode as decode_cursor
@@ -118,7 +119,8 @@ def health() -> Response:
     complete (``missing`` is 0), ``soundalike backfill`` or the next ``index`` has work to do.
     """
     st = state()
-    index, manifest = st.index()
+    # The index a query that names no space answers from.
+    index, manifest = st.index(st.answering_space(None))
     songs = st.library.count_songs()
     return jsonify(
         {
@@ -258,14 +260,14 @@ def add_songs(body: dict[str, Any]) -> Response:
     """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
     st = state()
     report = index_paths(st.library, expand_paths(Path(p) for p in body["paths"]), workers=1)
-    st.reader.refresh()
+    st.refresh()
     return jsonify(
         {
             "added": report.added,
             "updated": report.updated,
             "unchanged": report.unchanged,
             "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
-            "index_generation": report.manifest.generation if report.manifest else None,
+            "index_generation": _generation(report.manifests, st.answering_space(None)),
         }
     )
 
@@ -279,6 +281,13 @@ def delete_song(song_id: int) -> Response:
     st = state()
     if not st.library.remove_songs([song_id]):
         raise song_not_found(song_id)
-    manifest = st.library.sync_index()
-    st.reader.refresh()
+    manifests = st.library.sync_indexes()
+    st.refresh()
+    manifest = manifests[st.answering_space(None)]
     return jsonify({"removed": song_id, "index_generation": manifest.generation})
+
+
+def _generation(manifests: Mapping[str, Manifest], space: str) -> int | None:
+    """The generation of ``space``'s index after indexing; None when nothing was synced."""
+    manifest = manifests.get(space)
+    return None if manifest is None else manifest.generation

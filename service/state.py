@@ -1,4 +1,4 @@
-"""What the service keeps between requests: the library and the live index reader."""
+"""What the service keeps between requests: the library and a live index reader per space."""
 
 from __future__ import annotations
 
@@ -8,33 +8,82 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE, SOUND, SPACES
 from indexer.recommend.hub_scores import HubCache
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.store import IndexReader, Manifest
 
 
+@dataclass(frozen=True)
+class SpaceChoice:
+    """The space that answers a query, and a note for the answer when it is a fallback."""
+
+    space: str
+    note: str | None = None
+
+    def json(self) -> dict[str, str]:
+        """``space`` and, for a fallback, ``space_note``: what every neighbour answer says."""
+        return {"space": self.space} | ({"space_note": self.note} if self.note else {})
+
+
 @dataclass
 class ServiceState:
-    """Per-app state; the index reader swaps in new generations as the CLI saves them."""
+    """Per-app state; each space's reader swaps in new generations as the CLI saves them."""
 
     settings: Settings
     library: Library
-    reader: IndexReader
-    hubs: HubCache = field(default_factory=HubCache)
+    readers: dict[str, IndexReader]
+    # CSLS hub scores are cosines within one space: each space keeps its own.
+    hubs: dict[str, HubCache] = field(default_factory=lambda: {s: HubCache() for s in SPACES})
     _first_sync: threading.Lock = field(default_factory=threading.Lock)
 
-    def index(self) -> tuple[VectorIndex, Manifest]:
-        """The newest saved index, created from the database if none was saved yet."""
-        loaded = self.reader.current()
+    @classmethod
+    def open(cls, settings: Settings, library: Library) -> ServiceState:
+        """The state of a service over ``library``, one reader per space's index folder."""
+        readers = {space: IndexReader(library.index_dir(space)) for space in SPACES}
+        return cls(settings=settings, library=library, readers=readers)
+
+    def index(self, space: str) -> tuple[VectorIndex, Manifest]:
+        """The newest saved index of ``space``, created from the database if none was saved."""
+        reader = self.readers[space]
+        loaded = reader.current()
         if loaded is None:
             with self._first_sync:
-                loaded = self.reader.current()
+                loaded = reader.current()
                 if loaded is None:
-                    self.library.sync_index()
-                    loaded = self.reader.current()
+                    self.library.sync_index(space=space)
+                    loaded = reader.current()
         assert loaded is not None
         return loaded
+
+    def answering_space(self, space: str | None) -> str:
+        """The space a query answers from (`Library.answering_space`)."""
+        return self.choose_space(space).space
+
+    def choose_space(self, space: str | None) -> SpaceChoice:
+        """The space a query answers from, and why when it is not the one the query expects.
+
+        The songs lacking a sound embedding are counted at each sync of the sound index, which
+        is also when new ones become searchable; reading the count from its manifest keeps the
+        hot path free of a count over the whole table.
+        """
+        if space is not None:
+            return SpaceChoice(self.library.answering_space(space))
+        _, manifest = self.index(SOUND)
+        chosen = self.library.answering_space(None, missing=manifest.missing)
+        if chosen == DEFAULT_SPACE:
+            return SpaceChoice(chosen)
+        note = (
+            f"{manifest.missing} song(s) have no {SOUND} embedding yet; answering from {chosen}, "
+            f"where every song is (ask for space={SOUND} to search the songs that have one)"
+        )
+        return SpaceChoice(chosen, note)
+
+    def refresh(self) -> None:
+        """Check every manifest on the next request, e.g. right after this process synced."""
+        for reader in self.readers.values():
+            reader.refresh()
 
 
 def state() -> ServiceState:

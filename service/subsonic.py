@@ -98,8 +98,10 @@ def get_sonic_similar_tracks() -> Reply:
     song_id = _song_id("id")
     count = _count(default=10, low=1, high=MAX_TRACKS)
     st = state()
-    index, _ = st.index()
-    _, neighbours = st.library.similar_to_song(song_id, k=count, index=index)
+    # Subsonic clients cannot choose a space: the default, or features while it is incomplete.
+    space = st.answering_space(None)
+    index, _ = st.index(space)
+    _, neighbours = st.library.similar_to_song(song_id, k=count, index=index, space=space)
     return Reply(matches=[SonicMatch(child(n.song), similarity(n.score)) for n in neighbours])
 
 
@@ -109,8 +111,9 @@ def find_sonic_path() -> Reply:
     end = _song_id("endSongId")
     count = _count(default=25, low=2, high=MAX_PATH_SONGS)
     st = state()
-    index, _ = st.index()
-    path = find_path(st.library, start, end, steps=count - 1, index=index)
+    space = st.answering_space(None)
+    index, _ = st.index(space)
+    path = find_path(st.library, start, end, steps=count - 1, index=index, space=space)
     return Reply(
         matches=[SonicMatch(child(s.song), similarity(s.similarity_to_start)) for s in path.steps]
     )

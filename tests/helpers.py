@@ -255,3 +255,58 @@ def gtzan_std() -> np.ndarray:
     """Each feature's standard deviation over the 1000 table rows, [shape=(57,)]."""
     rows = _gtzan_table().values()
     return np.array([[float(row[name]) for name in FEATURE_NAMES] for row in rows]).std(axis=0)
+
+
+# Songs of two spaces that disagree on purpose: by features, song 0's nearest are the other
+# blues songs 1 and 2; by sound, it is song 3 (a metal song whose made-up embedding is a near
+# copy of song 0's). Embeddings are non-negative like the network's ReLU outputs.
+SPACE_SONGS = (
+    "blues.00000.wav",
+    "blues.00001.wav",
+    "blues.00002.wav",
+    "metal.00000.wav",
+    "metal.00001.wav",
+    "rock.00000.wav",
+)
+
+
+def space_embeddings() -> np.ndarray:
+    """The made-up embeddings of `SPACE_SONGS` [shape=(6, STORED_DIM)]."""
+    from indexer.audio.embedding import STORED_DIM
+
+    rng = np.random.default_rng(7)
+    rows = rng.random((len(SPACE_SONGS), STORED_DIM)).astype(np.float32)
+    rows[3] = rows[0] + 0.01 * rng.random(STORED_DIM).astype(np.float32)
+    return rows
+
+
+def space_records(*, without: Sequence[int] = (), only: Sequence[int] | None = None) -> list:
+    """`SongRecord` of `SPACE_SONGS` (those in ``only``, else all); the ones at positions
+    ``without`` have no embedding, as a clip too short for the network."""
+    from indexer.audio.analyse import SongRecord
+    from indexer.audio.embedding import STORED_TAGS, SoundDescription
+
+    embeddings = space_embeddings()
+    records = []
+    for i, name in enumerate(SPACE_SONGS):
+        if only is not None and i not in only:
+            continue
+        sound = None
+        if i not in without:
+            tags = np.full(STORED_TAGS, 0.1, np.float32)
+            sound = SoundDescription(embedding=embeddings[i], tags=tags)
+        records.append(
+            SongRecord(
+                path=f"/music/song{i}.wav",
+                content_hash=f"{i:064x}",
+                size_bytes=1000 + i,
+                mtime_ns=i,
+                title=f"Song {i}",
+                artist=f"Artist {i}",
+                album=None,
+                duration_s=30.0,
+                features=gtzan_row(name),
+                sound=sound,
+            )
+        )
+    return records

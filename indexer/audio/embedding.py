@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import librosa
 import numpy as np
 import soxr
 
@@ -223,6 +222,10 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
             path,
             f"{y.size / SR:.2f} s of audio, the network needs at least {MIN_DURATION_S:.3f} s",
         )
+    # Imported here: the neighbour commands reach this module's constants through the spaces
+    # (indexer.model.spaces), and librosa with its numba kernels costs a second to import.
+    import librosa
+
     mel = librosa.feature.melspectrogram(
         y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
     )

@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "rebuild": (
         "indexer.cli.indexing:rebuild_cmd",
-        "Recreate the vector index from the database (and compact a masked HNSW graph).",
+        "Recreate each space's vector index from the database (and compact a masked HNSW graph).",
     ),
     "similar": (
         "indexer.cli.similar:similar_cmd",

@@ -4,7 +4,9 @@ description, ``rebuild`` the index."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
@@ -12,6 +14,9 @@ from tqdm import tqdm
 from indexer.cli.context import EXIT_SKIPPED, library_of, print_skipped, settings_of
 from indexer.errors import IndexerError
 from indexer.ingest.scan import AUDIO_EXTENSIONS, expand_paths, has_audio, scan_library
+
+if TYPE_CHECKING:
+    from indexer.vectors.store import Manifest
 
 # What a fresh data dir's first run does before it reads a file; the time is the one measured
 # on 2 busy cores (about 20 s) and varies with the machine.
@@ -108,8 +113,7 @@ def index_cmd(
             f"{report.described} unchanged song(s) given the sound description "
             f"({report.too_short} too short for it)."
         )
-    if report.manifest:
-        click.echo(f"Index generation {report.manifest.generation}: {report.manifest.count} songs.")
+    print_indexes(report.manifests)
     print_skipped(report.skipped)
     if report.skipped:
         ctx.exit(EXIT_SKIPPED)
@@ -221,7 +225,7 @@ def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
     removed = library.remove_songs(song.id for song in songs)
-    library.sync_index()
+    library.sync_indexes()
     for song in songs:
         click.echo(f"Removed {song.id}: {song.path}")
     click.echo(f"{removed} song(s) removed.")
@@ -235,13 +239,23 @@ def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
 )
 @click.pass_context
 def rebuild_cmd(ctx: click.Context, kind: str | None) -> None:
-    """Recreate the vector index from the database (and compact a masked HNSW graph)."""
+    """Recreate each space's vector index from the database (and compact a masked HNSW graph)."""
     try:
-        manifest = library_of(ctx).rebuild_index(kind=kind)
+        manifests = library_of(ctx).rebuild_indexes(kind=kind)
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
-    params = ", ".join(f"{key} {value}" for key, value in manifest.params.items())
-    click.echo(
-        f"Index generation {manifest.generation}: {manifest.count} songs, {manifest.kind}"
-        + (f" ({params})." if params else ".")
-    )
+    for space, manifest in manifests.items():
+        params = ", ".join(f"{key} {value}" for key, value in manifest.params.items())
+        click.echo(
+            f"Index {space}, generation {manifest.generation}: {manifest.count} songs, "
+            f"{manifest.kind}" + (f" ({params})." if params else ".")
+        )
+
+
+def print_indexes(manifests: Mapping[str, Manifest]) -> None:
+    """One line per space: its generation, its songs, and those it lacks."""
+    for space, manifest in manifests.items():
+        lacking = f" ({manifest.missing} without a {space} vector yet)" if manifest.missing else ""
+        click.echo(
+            f"Index {space}, generation {manifest.generation}: {manifest.count} songs{lacking}."
+        )

@@ -11,6 +11,7 @@ import numpy as np
 
 from indexer.cli.context import library_of, settings_of
 from indexer.errors import IndexerError
+from indexer.model.scaler import METRICS
 
 _BLEND_HELP = (
     "Average XGBoost's probabilities with a logistic regression's (opt-in; by default XGBoost "
@@ -29,10 +30,22 @@ _BLEND_HELP = (
     is_flag=True,
     help="Keep the current similarity metric instead of refitting it on the table.",
 )
+@click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    help=(
+        "The metric of the features space: lda (fitted on the table's labels; the default with "
+        "--table) or standardized (the default without)."
+    ),
+)
 @click.option("--blend-linear", is_flag=True, help=_BLEND_HELP)
 @click.pass_context
 def train_cmd(
-    ctx: click.Context, table: Path | None, keep_metric: bool, blend_linear: bool
+    ctx: click.Context,
+    table: Path | None,
+    keep_metric: bool,
+    metric: str | None,
+    blend_linear: bool,
 ) -> None:
     """Fit the genre model and the similarity metric, report cross-validated accuracy,
     relabel the library and re-index it when the metric changed."""
@@ -58,14 +71,15 @@ def train_cmd(
     click.echo(f"Model {model.version} saved; {relabelled} song(s) relabelled.")
     if not keep_metric:
         before = library.scaler.version
-        scaler = refit_scaler(settings_of(ctx).model_dir, feature_table)
+        chosen = metric or ("lda" if table is not None else "standardized")
+        scaler = refit_scaler(settings_of(ctx).model_dir, feature_table, metric=chosen)
         library.__dict__.pop("scaler", None)
         if scaler.version != before:
             click.echo(f"Similarity metric refitted on the table: {scaler.version}.")
     # The manifest records the model that labelled the songs and the metric of the vectors: a
     # new metric rebuilds the index from the rows.
-    manifest = library.sync_index()
-    click.echo(f"Index generation {manifest.generation}: {manifest.count} songs.")
+    for space, manifest in library.sync_indexes().items():
+        click.echo(f"Index {space}, generation {manifest.generation}: {manifest.count} songs.")
 
 
 def _format_score(score: object) -> str:

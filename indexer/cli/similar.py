@@ -30,6 +30,7 @@ from indexer.recommend.options import (
     MAX_IDS,
     RERANK,
     SEEDS,
+    SPACE,
     K,
     NeighbourQuery,
     Parameter,
@@ -90,18 +91,19 @@ def click_option(parameter: Parameter) -> Callable[[F], F]:
 
 def with_neighbour_options(command: F) -> F:
     """Add the neighbour query's options, declared in `indexer.recommend.options`."""
-    for parameter in reversed((K, *SEEDS, *RERANK)):
+    for parameter in reversed((K, SPACE, *SEEDS, *RERANK)):
         command = click_option(parameter)(command)
     return command
 
 
 def similar_to_songs(
     library: Library, seeds: Sequence[Song], query: NeighbourQuery
-) -> tuple[list[Song], Recommendation]:
-    """The seed songs and their re-ranked neighbours, on the saved index."""
-    index, manifest = library.load_index()
-    ctx = Context(library, index, generation=manifest.generation, hubs=HubCache())
-    return recommend_for_seeds(
+) -> tuple[list[Song], Recommendation, str]:
+    """The seed songs, their re-ranked neighbours and the space that answered (saved index)."""
+    space = library.answering_space(query.space)
+    index, manifest = library.load_index(space=space)
+    ctx = Context(library, index, generation=manifest.generation, hubs=HubCache(), space=space)
+    seed_songs, result = recommend_for_seeds(
         ctx,
         [s.id for s in seeds],
         negatives=query.negatives,
@@ -110,6 +112,7 @@ def similar_to_songs(
         mode=query.mode,
         negative_weight=query.negative_weight,
     )
+    return seed_songs, result, space
 
 
 @click.command("similar")
@@ -131,7 +134,7 @@ def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **valu
     explain, explain_drops = query.explain, query.explain_drops
     try:
         seeds = [library.resolve_song(ref) for ref in refs]
-        seeds, result = similar_to_songs(library, seeds, query)
+        seeds, result, space = similar_to_songs(library, seeds, query)
         explained = explain_neighbours(library, seeds, result.neighbours) if explain else []
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -142,7 +145,11 @@ def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **valu
             item["explanation"] = {"seed": seed_id, "cosine": why.cosine, "parts": why.parts}
             item["explanation"]["summary"] = why.summary
             item["explanation"]["shared_tags"] = list(why.shared_tags)
-        payload: dict[str, Any] = {"song": _song_summary(seeds[0]), "neighbours": items}
+        payload: dict[str, Any] = {
+            "song": _song_summary(seeds[0]),
+            "space": space,
+            "neighbours": items,
+        }
         if len(seeds) > 1:
             payload["seeds"] = [_song_summary(s) for s in seeds]
         if explain_drops:
@@ -150,7 +157,7 @@ def similar_cmd(ctx: click.Context, refs: tuple[str, ...], as_json: bool, **valu
         click.echo(json.dumps(payload, indent=2))
         return
     like = ", ".join(f"{s.id}: {display_song(s)} [{s.genre}]" for s in seeds)
-    click.echo(f"Like {like}")
+    click.echo(f"Like {like} (space: {space})")
     click.echo(f"{'#':>3} {'id':>6} {'score':>6}  {'genre':<16} song")
     for rank, n in enumerate(neighbours, 1):
         genre = f"{n.song.genre} {n.song.genre_confidence or 0:.2f}"

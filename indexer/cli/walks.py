@@ -9,7 +9,9 @@ import click
 
 from db.models import Song
 from indexer.cli.context import display_song, library_of
+from indexer.cli.similar import click_option
 from indexer.errors import IndexerError
+from indexer.recommend.options import SPACE
 from indexer.walks.m3u import write_m3u8
 from indexer.walks.path import DIRECTIONS, find_path
 from indexer.walks.playlist import build_playlist
@@ -35,6 +37,7 @@ out_option = click.option(
     help="Write an M3U8 playlist here, paths relative to its folder.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+space_option = click_option(SPACE)
 
 
 @click.command("playlist")
@@ -50,6 +53,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
     type=click.IntRange(min=1),
     help="At most this many songs by one artist, seeds included (default: no cap).",
 )
+@space_option
 @out_option
 @json_option
 @click.pass_context
@@ -59,6 +63,7 @@ def playlist_cmd(
     profile: str | None,
     length: int,
     max_per_artist: int | None,
+    space: str | None,
     out: Path | None,
     as_json: bool,
 ) -> None:
@@ -74,6 +79,7 @@ def playlist_cmd(
         raise click.UsageError("give SEEDS (ids or paths), --tags, or both")
     library = library_of(ctx)
     try:
+        space = library.answering_space(space)
         seed_ids = [library.resolve_song(ref).id for ref in seeds]
         if profile:
             try:
@@ -87,7 +93,9 @@ def playlist_cmd(
                 raise click.ClickException("no song has tags yet: the network has described none")
         if len(set(seed_ids)) > length:
             raise click.BadParameter(f"{len(set(seed_ids))} seeds do not fit in {length} songs")
-        playlist = build_playlist(library, seed_ids, length=length, max_per_artist=max_per_artist)
+        playlist = build_playlist(
+            library, seed_ids, length=length, max_per_artist=max_per_artist, space=space
+        )
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
     songs = [entry.song for entry in playlist.entries]
@@ -104,8 +112,10 @@ def playlist_cmd(
             }
             for e in playlist.entries
         ]
-        click.echo(json.dumps({"smoothness": playlist.smoothness, "songs": entries}, indent=2))
+        payload = {"space": space, "smoothness": playlist.smoothness, "songs": entries}
+        click.echo(json.dumps(payload, indent=2))
     else:
+        click.echo(f"Space: {space}")
         click.echo(f"{'#':>3} {'id':>6} {'prev':>6} {'seeds':>6}  song")
         for rank, e in enumerate(playlist.entries, 1):
             mark = " (seed)" if e.seed else ""
@@ -124,6 +134,7 @@ def playlist_cmd(
 @click.argument("end")
 @click.option("--steps", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="Keep the tempo moving one way.")
+@space_option
 @out_option
 @json_option
 @click.pass_context
@@ -133,18 +144,21 @@ def path_cmd(
     end: str,
     steps: int,
     direction: str | None,
+    space: str | None,
     out: Path | None,
     as_json: bool,
 ) -> None:
     """A walk from START to END (ids or paths), each song closer to END than the one before."""
     library = library_of(ctx)
     try:
+        space = library.answering_space(space)
         a, b = library.resolve_song(start), library.resolve_song(end)
-        path = find_path(library, a.id, b.id, steps=steps, direction=direction)
+        path = find_path(library, a.id, b.id, steps=steps, direction=direction, space=space)
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         payload = {
+            "space": space,
             "smoothness": path.smoothness,
             "path": [
                 {
@@ -161,6 +175,7 @@ def path_cmd(
         }
         click.echo(json.dumps(payload, indent=2))
     else:
+        click.echo(f"Space: {space}")
         click.echo(f"{'#':>3} {'id':>6} {'prev':>6} {'goal':>6} {'BPM':>6}  song")
         for rank, s in enumerate(path.steps, 1):
             click.echo(

@@ -101,7 +101,9 @@ def _vectors(
     if metric == "raw_cosine":
         return raw_unit_vectors(X)
     if metric == "standardized_cosine":
-        return fit_scaler(table.X[fit_rows], source_sha256=table.sha256).transform(X)
+        return fit_scaler(
+            table.X[fit_rows], source_sha256=table.sha256, log_variances=False
+        ).transform(X)
     scaler = fit_scaler(
         table.X[fit_rows], source_sha256=table.sha256, labels=table.labels[fit_rows], metric="lda"
     )

@@ -27,6 +27,7 @@ from indexer.model.genre import save_genre_model
 from indexer.model.genre_training import train_genre_model
 from indexer.model.gtzan_table import FeatureTable, artist_ids
 from indexer.model.scaler import refit_scaler
+from indexer.model.spaces import FEATURES
 from indexer.settings import load_settings
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import smoothness, tracks
@@ -52,7 +53,7 @@ def table_records(table: FeatureTable, artists: Sequence[str]) -> list[SongRecor
 def fill_library(library: Library, table: FeatureTable, artists: Sequence[str]) -> list[int]:
     """Write every table row into ``library`` and index it; returns the ids in table order."""
     ids = library.write_songs(table_records(table, artists))
-    library.sync_index()
+    library.sync_indexes()
     return ids
 
 
@@ -104,7 +105,7 @@ def path_scores(
     seconds, smooth, direct, lengths, fell = [], [], [], [], 0
     for a, b in pairs:
         started = time.perf_counter()
-        path = find_path(library, a, b, steps=steps, index=index)
+        path = find_path(library, a, b, steps=steps, index=index, space=FEATURES)
         seconds.append(time.perf_counter() - started)
         smooth.append(path.smoothness)
         # The first step's similarity to the goal is the cosine of the direct hop.
@@ -144,15 +145,23 @@ def playlist_scores(
     for seed in seeds:
         started = time.perf_counter()
         playlist = build_playlist(
-            library, [seed], length=length, max_per_artist=max_per_artist, index=index
+            library,
+            [seed],
+            length=length,
+            max_per_artist=max_per_artist,
+            index=index,
+            space=FEATURES,
         )
         seconds.append(time.perf_counter() - started)
         capped.append(playlist.smoothness)
         capped_artists.append(len({e.song.artist for e in playlist.entries}))
-        vectors = [t.vector for t in tracks(library, index, [e.song.id for e in playlist.entries])]
+        vectors = [
+            t.vector
+            for t in tracks(library, index, [e.song.id for e in playlist.entries], space=FEATURES)
+        ]
         order = rng.permutation(len(vectors))
         shuffled.append(smoothness([vectors[i] for i in order]))
-        free = build_playlist(library, [seed], length=length, index=index)
+        free = build_playlist(library, [seed], length=length, index=index, space=FEATURES)
         plain.append(free.smoothness)
         plain_artists.append(len({e.song.artist for e in free.entries}))
     return {
@@ -186,7 +195,8 @@ def walk_report(
     rng = np.random.default_rng(seed)
     rows = cross_genre_pairs(table.labels, n=pairs, rng=rng)
     with table_library(table, artists, n_jobs=n_jobs) as (library, ids):
-        index, _ = library.load_index()
+        # Table rows have no embedding: walks run in the features space, where they all are.
+        index, _ = library.load_index(space=FEATURES)
         id_pairs = [(ids[a], ids[b]) for a, b in rows]
         report: dict[str, Any] = {
             "paths": path_scores(library, index, id_pairs, steps=PATH_STEPS),

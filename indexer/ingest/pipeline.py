@@ -39,6 +39,7 @@ from indexer.audio.analyse import (
     work_for_report,
 )
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.store import Manifest
 
 T = TypeVar("T")
@@ -67,6 +68,8 @@ class IndexReport:
     # Of elapsed_s: readying the scaler, the genre model (trained on a fresh data dir) and the
     # analysis kernels, so the scan's own time reads true on a first run too.
     prepared_s: float = 0.0
+    # Each space's index after the final sync; ``manifest`` is the default space's.
+    manifests: dict[str, Manifest] = field(default_factory=dict)
     manifest: Manifest | None = None
 
 
@@ -291,7 +294,8 @@ def index_paths(
         progress=progress,
         on_skip=on_skip,
     )
-    report.manifest = library.sync_index()
+    report.manifests = library.sync_indexes()
+    report.manifest = report.manifests[DEFAULT_SPACE]
     report.elapsed_s = time.monotonic() - started
     return report
 
@@ -338,7 +342,8 @@ def backfill_sounds(
         batch_size=batch_size,
         progress=progress,
     )
-    report.manifest = library.sync_index()
+    report.manifests = library.sync_indexes()
+    report.manifest = report.manifests[DEFAULT_SPACE]
     report.elapsed_s = time.monotonic() - started
     return report
 
@@ -385,7 +390,7 @@ def write_results(
         songs.clear()
         sounds.clear()
         if time.monotonic() - last_sync > SYNC_EVERY_S:
-            library.sync_index()
+            library.sync_indexes()
             last_sync = time.monotonic()
 
     done = 0

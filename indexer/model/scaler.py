@@ -2,11 +2,13 @@
 
 Raw GTZAN features span about ten orders of magnitude (``spectral_centroid_var`` is near 1e6,
 ``zero_crossing_rate_var`` near 1e-4), so raw cosine is decided by a few variance columns. The
-scaler takes the log of the variance columns (they are heavy-tailed and positive), standardizes
-every column, and then, with the default ``lda`` metric, applies the learned projection of
-`indexer.model.metric`. It is fitted once on the labelled feature table and stored as JSON (never
-pickle) next to the index; its version hash covers every number, so a new metric rebuilds the
-index.
+scaler takes the log of the variance columns (they are heavy-tailed and positive) and
+standardizes every column: the default ``standardized`` metric, which makes the ``features``
+space. The ``lda`` metric then applies the learned projection of `indexer.model.metric`; it is
+opt-in (``soundalike train --table`` fits it on a user's own labels), because the projection
+learned on GTZAN's ten genres throws away what the rest of the world's music differs by. The
+scaler is fitted once on the feature table and stored as JSON (never pickle) next to the index;
+its version hash covers every number, so a new metric rebuilds the index.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
 
 METRICS = ("standardized", "lda")
-DEFAULT_METRIC = "lda"
+DEFAULT_METRIC = "standardized"
 # Variances are positive with long right tails; their logs are close to normal, which is what
 # standardization and LDA assume. Measured on the artist-filtered folds: LDA precision@5 0.46
 # without the log, 0.49 with it.
@@ -59,6 +61,9 @@ class Scaler:
         Columns replaced by their natural log before standardizing (empty in format 1 files).
     projection : Projection or None
         The learned metric (``metric == "lda"``); None for plain standardized cosine.
+    chosen : bool
+        Fitted because someone asked for this metric (``soundalike train``), rather than on
+        first need: a chosen metric is kept when the default changes. Not part of the version.
     """
 
     mean: np.ndarray
@@ -67,6 +72,7 @@ class Scaler:
     source_sha256: str
     log_columns: tuple[str, ...] = ()
     projection: Projection | None = None
+    chosen: bool = False
 
     @property
     def metric(self) -> str:
@@ -122,19 +128,23 @@ def fit_scaler(
     source_sha256: str,
     labels: np.ndarray | None = None,
     metric: str = "standardized",
+    log_variances: bool = True,
+    chosen: bool = False,
 ) -> Scaler:
     """Fit the transform on rows ``X`` [shape=(n, 57)].
 
-    ``metric="standardized"``: mean and population standard deviation per column (no log), the
-    transform of format 1. ``metric="lda"``: the same on the log of the variance columns, then
-    LDA fitted on ``labels`` [shape=(n,)] (see `indexer.model.metric`).
+    ``metric="standardized"``: mean and population standard deviation per column of the
+    features with the variance columns replaced by their logs (the ``features`` space); with
+    ``log_variances=False`` no log is taken, the transform of format 1 that the evaluation
+    still reports as ``standardized_cosine``. ``metric="lda"``: the log-variance standardization,
+    then LDA fitted on ``labels`` [shape=(n,)] (see `indexer.model.metric`).
     """
     if metric not in METRICS:
         raise ModelError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     X = as_feature_matrix(X)
     if X.shape[0] == 0:
         raise ModelError("cannot fit a scaler on zero rows")
-    log_columns = LOG_COLUMNS if metric == "lda" else ()
+    log_columns = LOG_COLUMNS if metric == "lda" or log_variances else ()
     if log_columns:
         X = _log_columns(X, log_columns)
     mean = X.mean(axis=0)
@@ -156,6 +166,7 @@ def fit_scaler(
         source_sha256=source_sha256,
         log_columns=log_columns,
         projection=projection,
+        chosen=chosen,
     )
 
 
@@ -195,6 +206,7 @@ def save_scaler(scaler: Scaler, path: Path) -> None:
         "metric": scaler.metric,
         "log_columns": list(scaler.log_columns),
         "projection": None if scaler.projection is None else scaler.projection.to_json(),
+        "chosen": scaler.chosen,
     }
     write_atomic(Path(path), (json.dumps(document, indent=1) + "\n").encode())
 
@@ -241,47 +253,76 @@ def load_scaler(path: Path) -> Scaler:
         source_sha256=source_sha256,
         log_columns=tuple(log_columns),
         projection=projection,
+        chosen=bool(document.get("chosen", False)),
     )
     if document.get("version") != scaler.version:
         raise ModelError(f"{path}: scaler version does not match its values")
     return scaler
 
 
-def ensure_scaler(model_dir: Path, *, metric: str = DEFAULT_METRIC) -> Scaler:
+def ensure_scaler(model_dir: Path, *, metric: str | None = None) -> Scaler:
     """Load ``model_dir/scaler.json``, or fit it on the bundled table and save it on first need.
 
-    A saved scaler of another metric (a format 1 file from before the learned metric) is
-    refitted with ``metric`` and replaced; its new version makes `Library.sync_index` rebuild
-    the index. A lock file serializes concurrent callers, so two processes starting together
-    fit it once. A present but corrupt file raises `ModelError` rather than being overwritten.
+    Without ``metric``, a saved scaler is kept when it is current: the log-variance
+    standardization, or an LDA someone chose (``soundalike train``, or fitted on a table other
+    than the bundled one). Anything else is refitted as `DEFAULT_METRIC` and replaced: a format 1
+    file (no log), or the GTZAN LDA fitted on first need when it was the default. With
+    ``metric``, a saved scaler of another metric is refitted with it. A new version makes
+    `Library.sync_index` rebuild the index. A lock file serializes concurrent callers, so two
+    processes starting together fit it once. A present but corrupt file raises `ModelError`
+    rather than being overwritten.
     """
     model_dir = Path(model_dir)
     path = model_dir / SCALER_FILENAME
     with locked(model_dir / ".scaler.lock"):
+        table_path = bundled_table_path()
         if path.exists():
             scaler = load_scaler(path)
-            if scaler.metric == metric:
+            if metric is None and _current(scaler, bundled_sha256=_file_sha256(table_path)):
                 return scaler
-            log.info("scaler in %s uses %s; refitting with %s", model_dir, scaler.metric, metric)
+            if metric is not None and scaler.metric == metric and scaler.log_columns:
+                return scaler
+            log.info("scaler in %s uses %s; refitting", model_dir, scaler.metric)
         else:
             log.info("no scaler in %s; fitting the scaler on the bundled table", model_dir)
-        table = load_table(bundled_table_path())
-        scaler = fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric=metric)
+        table = load_table(table_path)
+        scaler = fit_scaler(
+            table.X,
+            source_sha256=table.sha256,
+            labels=table.labels,
+            metric=metric or DEFAULT_METRIC,
+            chosen=metric is not None and metric != DEFAULT_METRIC,
+        )
         save_scaler(scaler, path)
         return scaler
+
+
+def _current(scaler: Scaler, *, bundled_sha256: str) -> bool:
+    """Whether a saved scaler stays when no metric is asked for (see `ensure_scaler`)."""
+    if not scaler.log_columns:
+        return False
+    if scaler.metric == DEFAULT_METRIC:
+        return True
+    return scaler.chosen or scaler.source_sha256 != bundled_sha256
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def refit_scaler(model_dir: Path, table: FeatureTable, *, metric: str = DEFAULT_METRIC) -> Scaler:
     """Fit the transform on ``table`` and save it in ``model_dir``, replacing the current one.
 
-    `soundalike train --table` calls this so that the learned metric is fitted on the same
-    songs and genres as the classifier: a projection learned on GTZAN's ten genres would
-    otherwise keep steering neighbours by genres the user's own table may not have. The new
-    version makes the next `Library.sync_index` rebuild the index.
+    `soundalike train --table` calls this with the ``lda`` metric, so that the learned metric
+    is fitted on the same songs and genres as the classifier and shapes the ``features``
+    space; a metric fitted here counts as chosen and is kept. The new version makes the next
+    `Library.sync_index` rebuild the index.
     """
     model_dir = Path(model_dir)
     with locked(model_dir / ".scaler.lock"):
-        scaler = fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric=metric)
+        scaler = fit_scaler(
+            table.X, source_sha256=table.sha256, labels=table.labels, metric=metric, chosen=True
+        )
         save_scaler(scaler, model_dir / SCALER_FILENAME)
     return scaler
 

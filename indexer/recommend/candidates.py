@@ -16,6 +16,7 @@ import numpy as np
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library, Neighbour
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.model.tags import PROFILE_SEEDS, carried_tags
 from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
@@ -39,12 +40,16 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class Context:
-    """What every query needs besides its vector: the library, an index and its hub cache."""
+    """What every query needs besides its vector: the library, one space's index and its hubs.
+
+    ``space`` is the space ``index`` holds; every vector of the query lives in it.
+    """
 
     library: Library
     index: VectorIndex
     generation: int = 0
     hubs: HubCache | None = None
+    space: str = DEFAULT_SPACE
 
 
 def traits(song: Song) -> SongTraits:
@@ -53,8 +58,9 @@ def traits(song: Song) -> SongTraits:
 
 
 def song_vector(ctx: Context, song: Song) -> np.ndarray:
-    """The song's indexed vector, or its transform when the index does not hold it yet."""
-    return ctx.library.song_vectors([song], ctx.index)[0]
+    """The song's indexed vector, or the one the next sync will store when the index does not
+    hold it yet (`MissingVectorError` when the song has no vector in the space)."""
+    return ctx.library.song_vectors([song], ctx.index, space=ctx.space)[0]
 
 
 def _fetch(ctx: Context, vector: np.ndarray, *, depth: int, skip: set[int]) -> list[Candidate]:
@@ -112,7 +118,9 @@ def recommend(
     Without any option set this is the plain nearest-neighbour query, fetched ``k`` deep.
     """
     if not options.active:
-        neighbours = ctx.library.similar_to_vector(vector, k=k, exclude=set(skip), index=ctx.index)
+        neighbours = ctx.library.similar_to_vector(
+            vector, k=k, exclude=set(skip), index=ctx.index, space=ctx.space
+        )
         return Recommendation(neighbours, [])
     depth = fetch_depth(k, options, available=len(ctx.index))
     pool = _fetch(ctx, vector, depth=depth, skip=set(skip))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from indexer.model.genre_labels import UNCERTAIN
+from indexer.model.spaces import DEFAULT_SPACE, FEATURES, SOUND, SPACES
 from indexer.model.tags import normalize_tags, split_tags
 from indexer.recommend.candidates import NEGATIVE_WEIGHT, SEED_MODES
 from indexer.recommend.rerank import RerankOptions
@@ -63,6 +64,18 @@ class Parameter:
 
 
 K = Parameter("k", "int", "how many neighbours", low=1, high=MAX_K, default=10, flag="-k")
+
+# Which vector space to search (indexer.model.spaces). Absent is not the same as the default:
+# a query that does not ask answers from ``features`` while some songs lack a sound embedding
+# (`Library.answering_space`), one that asks for ``sound`` gets it.
+SPACE = Parameter(
+    "space",
+    "choice",
+    f"the vector space to search: {SOUND} (a network's hearing of the audio) or {FEATURES} "
+    f"(the 57 GTZAN features); default {DEFAULT_SPACE}, or {FEATURES} while some songs lack a "
+    f"{SOUND} embedding",
+    choices=SPACES,
+)
 
 # Filters, caps, diversity and explanations: every neighbour route takes these (indexer.rerank).
 RERANK: tuple[Parameter, ...] = (
@@ -159,6 +172,8 @@ class NeighbourQuery:
     negatives: tuple[int, ...]
     mode: str
     negative_weight: float
+    space: str | None = None
+    """The space asked for; None when the query did not ask (see `SPACE`)."""
 
 
 def neighbour_query(values: Mapping[str, Any]) -> NeighbourQuery:
@@ -173,7 +188,7 @@ def neighbour_query(values: Mapping[str, Any]) -> NeighbourQuery:
             return parameter.default
         return given
 
-    by_key = {p.key: value(p) for p in (K, *RERANK, *SEEDS)}
+    by_key = {p.key: value(p) for p in (K, SPACE, *RERANK, *SEEDS)}
     return NeighbourQuery(
         k=by_key["k"],
         options=RerankOptions(
@@ -195,6 +210,7 @@ def neighbour_query(values: Mapping[str, Any]) -> NeighbourQuery:
         negatives=tuple(by_key["negatives"]),
         mode=by_key["mode"],
         negative_weight=by_key["not_weight"],
+        space=by_key["space"],
     )
 
 

@@ -1,6 +1,9 @@
-"""The song-vector index on disk: each save a new generation, written atomically beside a manifest.
+"""The song-vector indexes on disk: each save a new generation, written atomically with a manifest.
 
-Loading it back, the lock that serializes writers, and `IndexReader`, which keeps a long-running
+Each vector space (`indexer.model.spaces`) has its own folder under the index dir
+(``index/sound``, ``index/features``) with its own manifest, generations and writer lock; the
+old single-space layout (one manifest straight in ``index/``) is retired on first use. Loading
+an index back, the lock that serializes writers, and `IndexReader`, which keeps a long-running
 reader on the newest generation. The index in memory is `indexer.vectors.index`.
 
 The index is derived data: every vector can be recomputed from the database rows, so the
@@ -21,8 +24,9 @@ from typing import Any
 
 import faiss
 
-from indexer.errors import StoreError
+from indexer.errors import ParameterError, StoreError
 from indexer.files import atomic_path, file_lock, remove_stale_temporaries, write_atomic
+from indexer.model.spaces import SPACES
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import KIND_FLAT, apply_search_params, kind_of
 
@@ -47,6 +51,10 @@ class Manifest:
     # Build and search parameters of the kind (nlist/nprobe, M/efSearch); masked HNSW nodes.
     params: dict[str, Any] = field(default_factory=dict)
     masked: int = 0
+    # The vector space, and the songs of the database it could not hold at sync time (in the
+    # sound space: rows without a current embedding).
+    space: str | None = None
+    missing: int = 0
 
 
 def _now() -> str:
@@ -75,6 +83,8 @@ def save_index(
     scaler_version: str,
     model_version: str | None,
     synced_at: str | None,
+    space: str | None = None,
+    missing: int = 0,
 ) -> Manifest:
     """Write the index as a new generation, then point the manifest at it.
 
@@ -99,12 +109,42 @@ def save_index(
         written_at=_now(),
         params=index.params,
         masked=index.masked,
+        space=space,
+        missing=missing,
     )
     write_atomic(
         index_dir / MANIFEST_NAME, (json.dumps(asdict(manifest), indent=2) + "\n").encode()
     )
     _remove_old_generations(index_dir, keep={index_file, previous.index_file if previous else ""})
     return manifest
+
+
+def space_dir(index_dir: Path, space: str) -> Path:
+    """The folder of one vector space's index, inside the library's index dir."""
+    if space not in SPACES:
+        raise ParameterError(f"unknown vector space {space!r}; choose from {', '.join(SPACES)}")
+    return index_dir / space
+
+
+def retire_single_space_layout(index_dir: Path) -> bool:
+    """Remove an index saved before there were spaces (a manifest straight in ``index_dir``).
+
+    That index held the old metric's vectors, which no space uses, and it is derived data: the
+    next sync builds each space from the rows. Done under the old layout's writer lock, so an
+    older writer still running finishes first. True when something was removed.
+    """
+    if not (index_dir / MANIFEST_NAME).exists():
+        return False
+    with write_lock(index_dir):
+        manifest = index_dir / MANIFEST_NAME
+        if not manifest.exists():
+            return False
+        # The manifest goes first: a reader that finds no manifest sees no index, never half.
+        manifest.unlink()
+        for path in index_dir.glob("vectors.*.faiss"):
+            path.unlink(missing_ok=True)
+        remove_stale_temporaries(index_dir)
+    return True
 
 
 def _remove_old_generations(index_dir: Path, *, keep: set[str]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from db.models import Song
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.index import VectorIndex
 
 TEMPO = FEATURE_NAMES.index("tempo")
@@ -37,11 +38,25 @@ class Track:
         return float(np.clip(np.dot(self.vector, other), -1.0, 1.0))
 
 
-def tracks(library: Library, index: VectorIndex, ids: Sequence[int]) -> list[Track]:
-    """The songs of ``ids`` that still exist, in the order given, with their vectors."""
+def tracks(
+    library: Library,
+    index: VectorIndex,
+    ids: Sequence[int],
+    *,
+    space: str = DEFAULT_SPACE,
+    skip_missing: bool = False,
+) -> list[Track]:
+    """The songs of ``ids`` that still exist, in the order given, with their vectors in ``space``
+    (the space ``index`` holds).
+
+    A song without a vector in the space raises `MissingVectorError`, or with ``skip_missing``
+    is left out (a candidate whose embedding went away since the index was saved).
+    """
     songs = library.get_songs(ids)
     found = [songs[i] for i in ids if i in songs]
-    vectors = library.song_vectors(found, index)
+    if skip_missing:
+        found = [song for song in found if library.has_vector(song, space)]
+    vectors = library.song_vectors(found, index, space=space)
     return [
         Track(song, _unit(np.asarray(vector, dtype=np.float64)))
         for song, vector in zip(found, vectors, strict=True)
@@ -55,14 +70,15 @@ def neighbours(
     *,
     k: int,
     exclude: set[int],
+    space: str = DEFAULT_SPACE,
 ) -> list[Track]:
-    """Songs among the ``k`` nearest of any query vector, excluded ids left out."""
+    """Songs among the ``k`` nearest of any query vector in ``space``, excluded ids left out."""
     wanted = k + len(exclude)
     ids: list[int] = []
     for query in queries:
         _, found = index.search(np.asarray(query, dtype=np.float32), k=wanted)
         ids.extend(int(i) for i in found[0] if i >= 0 and int(i) not in exclude)
-    return tracks(library, index, list(dict.fromkeys(ids)))
+    return tracks(library, index, list(dict.fromkeys(ids)), space=space, skip_missing=True)
 
 
 def smoothness(vectors: Sequence[np.ndarray]) -> float | None:

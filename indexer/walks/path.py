@@ -29,6 +29,7 @@ import numpy as np
 from db.models import Song
 from indexer.errors import NotFoundError, ParameterError, UnreachableError
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
 
@@ -80,6 +81,7 @@ def find_path(
     steps: int,
     direction: str | None = None,
     index: VectorIndex | None = None,
+    space: str = DEFAULT_SPACE,
 ) -> SongPath:
     """Walk from ``start_id`` to ``end_id`` in at most ``steps`` moves (see the module doc)."""
     if steps < 1:
@@ -87,8 +89,8 @@ def find_path(
     if direction is not None and direction not in DIRECTIONS:
         raise ParameterError(f"direction must be one of {', '.join(DIRECTIONS)}")
     if index is None:
-        index, _ = library.load_index()
-    found = {t.song.id: t for t in tracks(library, index, [start_id, end_id])}
+        index, _ = library.load_index(space=space)
+    found = {t.song.id: t for t in tracks(library, index, [start_id, end_id], space=space)}
     for song_id in (start_id, end_id):
         if song_id not in found:
             raise NotFoundError(f"no song with id {song_id}")
@@ -106,7 +108,12 @@ def find_path(
         candidates = [
             c
             for c in neighbours(
-                library, index, [waypoint, previous.vector], k=CANDIDATES, exclude=used
+                library,
+                index,
+                [waypoint, previous.vector],
+                k=CANDIDATES,
+                exclude=used,
+                space=space,
             )
             if c.similarity(goal.vector) > floor and _keeps_direction(previous, c, goal, direction)
         ]

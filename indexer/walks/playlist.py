@@ -27,6 +27,7 @@ import numpy as np
 from db.models import Song
 from indexer.errors import NotFoundError, ParameterError
 from indexer.library import Library
+from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.index import VectorIndex
 from indexer.walks.gather import Track, neighbours, smoothness, tracks
 
@@ -90,6 +91,7 @@ def build_playlist(
     negatives: Sequence[int] = (),
     negative_weight: float = 0.5,
     index: VectorIndex | None = None,
+    space: str = DEFAULT_SPACE,
 ) -> Playlist:
     """Up to ``length`` songs: the seeds, then the best next song each time (see the module doc).
 
@@ -103,11 +105,11 @@ def build_playlist(
     if not 0.0 <= negative_weight <= 1.0:
         raise ParameterError("negative_weight must lie in [0, 1]")
     if index is None:
-        index, _ = library.load_index()
+        index, _ = library.load_index(space=space)
     seed_ids = list(dict.fromkeys(seed_ids))
     negative_ids = [i for i in dict.fromkeys(negatives) if i not in seed_ids]
-    seeds = tracks(library, index, seed_ids)
-    avoided = tracks(library, index, negative_ids)
+    seeds = tracks(library, index, seed_ids, space=space)
+    avoided = tracks(library, index, negative_ids, space=space)
     missing = set(seed_ids + negative_ids) - {t.song.id for t in [*seeds, *avoided]}
     if missing:
         raise NotFoundError(f"no song with id {min(missing)}")
@@ -144,7 +146,9 @@ def build_playlist(
         previous = walk[-1]
         candidates = [
             c
-            for c in neighbours(library, index, [previous.vector, centre], k=k, exclude=used)
+            for c in neighbours(
+                library, index, [previous.vector, centre], k=k, exclude=used, space=space
+            )
             if cap.allows(c.song)
         ]
         if not candidates:

@@ -88,13 +88,26 @@ async function search() {
 
 let songCount = 0;
 
+function spaceParam() {
+  // Empty: let the server choose (its default, or features while sound vectors are missing).
+  const space = $("#space").value;
+  return space ? `&space=${encodeURIComponent(space)}` : "";
+}
+
+function showSpace(result) {
+  const note = result.space_note ? ` (${result.space_note})` : "";
+  $("#space-used").textContent = result.space ? `Answered in the ${result.space} space${note}.` : "";
+}
+
 async function openSong(id, { focus }) {
   const box = $("#song");
   const mine = ++songCount;
   box.setAttribute("aria-busy", "true");
   try {
-    const { song, neighbours } = await api(`/api/songs/${id}/similar?k=${K}`);
+    const result = await api(`/api/songs/${id}/similar?k=${K}${spaceParam()}`);
     if (mine !== songCount) return; // the user walked on before this answer came
+    const { song, neighbours } = result;
+    showSpace(result);
     document.title = `${song.title} · Soundalike`;
     const genre = el("p", { className: "genre" }, "Genre: ", chip(song.genre));
     const tags = tagList(song.tags, { label: "Top tags, as the network hears the song" });
@@ -189,7 +202,8 @@ async function upload(file) {
   const form = new FormData();
   form.append("file", file);
   try {
-    const result = await api(`/api/similar?k=${K}`, { method: "POST", body: form });
+    const result = await api(`/api/similar?k=${K}${spaceParam()}`, { method: "POST", body: form });
+    showSpace(result);
     history.pushState(null, "", "#/clip");
     document.title = `${file.name} · Soundalike`;
     $("#song").replaceChildren(
@@ -234,6 +248,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 window.addEventListener("hashchange", () => route({ focus: true }));
+// Another space re-asks for the open song's neighbours; a clip has to be dropped again.
+$("#space").addEventListener("change", () => route({ focus: false }));
 setUpDrop();
 loadOverview().then(() => route({ focus: false }));
 setInterval(loadOverview, 10000);

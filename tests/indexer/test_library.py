@@ -1,4 +1,8 @@
-"""The database is the source of truth; the index follows it, on SQLite and PostgreSQL."""
+"""The database is the source of truth; the index follows it, on SQLite and PostgreSQL.
+
+These songs have no sound embedding, so their index is the ``features`` space's; the two
+spaces side by side are tests/indexer/test_spaces.py.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from indexer.audio.analyse import SongRecord
 from indexer.errors import NotFoundError, StoreError
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.spaces import FEATURES
 from indexer.vectors.store import load_index, save_index
 
 
@@ -40,11 +45,11 @@ def test_write_sync_and_query(library: Library, table_rows) -> None:
     X, labels = table_rows
     ids = library.write_songs([record(i, X[i]) for i in range(40)])
     assert len(set(ids)) == 40
-    manifest = library.sync_index()
-    index, _ = load_index(library.settings.index_dir)
+    manifest = library.sync_index(space=FEATURES)
+    index, _ = load_index(library.index_dir(FEATURES))
     assert manifest.count == 40
     assert sorted(index.ids().tolist()) == sorted(ids)
-    song, neighbours = library.similar_to_song(ids[0], k=5)
+    song, neighbours = library.similar_to_song(ids[0], k=5, space=FEATURES)
     assert song.genre in set(labels)
     assert 0 < song.genre_confidence <= 1
     assert sum(song.genre_probabilities.values()) == pytest.approx(1.0, abs=1e-3)
@@ -60,8 +65,8 @@ def test_rewriting_a_path_updates_in_place(library: Library, table_rows) -> None
     [first] = library.write_songs([record(1, X[1])])
     [again] = library.write_songs([record(1, X[500])])
     assert again == first
-    library.sync_index()
-    index, _ = load_index(library.settings.index_dir)
+    library.sync_index(space=FEATURES)
+    index, _ = load_index(library.index_dir(FEATURES))
     assert len(index) == 1
     np.testing.assert_allclose(index.reconstruct(first), library.vectors(X[500])[0], atol=1e-6)
 
@@ -69,12 +74,12 @@ def test_rewriting_a_path_updates_in_place(library: Library, table_rows) -> None
 def test_sync_repairs_an_index_left_behind_by_a_crash(library: Library, table_rows) -> None:
     X, _ = table_rows
     ids = library.write_songs([record(i, X[i]) for i in range(10)])
-    library.sync_index()
+    library.sync_index(space=FEATURES)
     # A crash after the database commit but before the index save: rows changed and removed.
     library.remove_songs(ids[:2])
     library.write_songs([record(9, X[900]), record(50, X[50])])
-    manifest = library.sync_index()
-    index, _ = load_index(library.settings.index_dir)
+    manifest = library.sync_index(space=FEATURES)
+    index, _ = load_index(library.index_dir(FEATURES))
     assert sorted(index.ids().tolist()) == library.all_ids().tolist()
     assert manifest.count == 9
     np.testing.assert_allclose(index.reconstruct(ids[9]), library.vectors(X[900])[0], atol=1e-6)
@@ -85,7 +90,7 @@ def test_stale_rows_are_found_by_time_even_if_the_index_has_their_id(
 ) -> None:
     X, _ = table_rows
     [song_id] = library.write_songs([record(3, X[3])])
-    library.sync_index()
+    library.sync_index(space=FEATURES)
     # Simulate an update committed after the last sync whose index save never happened.
     with library.write_session() as session, session.begin():
         session.execute(
@@ -96,19 +101,19 @@ def test_stale_rows_are_found_by_time_even_if_the_index_has_their_id(
                 updated_at=datetime.now(UTC) + timedelta(seconds=1),
             )
         )
-    library.sync_index()
-    index, _ = load_index(library.settings.index_dir)
+    library.sync_index(space=FEATURES)
+    index, _ = load_index(library.index_dir(FEATURES))
     np.testing.assert_allclose(index.reconstruct(song_id), library.vectors(X[700])[0], atol=1e-6)
 
 
 def test_damaged_index_is_rebuilt_from_rows(library: Library, table_rows) -> None:
     X, _ = table_rows
     library.write_songs([record(i, X[i]) for i in range(5)])
-    manifest = library.sync_index()
-    (library.settings.index_dir / manifest.index_file).write_bytes(b"garbage")
+    manifest = library.sync_index(space=FEATURES)
+    (library.index_dir(FEATURES) / manifest.index_file).write_bytes(b"garbage")
     with pytest.raises(StoreError):
-        load_index(library.settings.index_dir)
-    index, manifest2 = library.load_index()
+        load_index(library.index_dir(FEATURES))
+    index, manifest2 = library.load_index(space=FEATURES)
     assert len(index) == 5
     assert manifest2.generation > manifest.generation
 
@@ -116,15 +121,15 @@ def test_damaged_index_is_rebuilt_from_rows(library: Library, table_rows) -> Non
 def test_scaler_change_rebuilds(library: Library, table_rows) -> None:
     X, _ = table_rows
     library.write_songs([record(i, X[i]) for i in range(4)])
-    index, manifest = library.load_index()
+    index, manifest = library.load_index(space=FEATURES)
     save_index(
         index,
-        library.settings.index_dir,
+        library.index_dir(FEATURES),
         scaler_version="another-scaler",
         model_version=None,
         synced_at=manifest.synced_at,
     )
-    manifest = library.sync_index()
+    manifest = library.sync_index(space=FEATURES)
     assert manifest.scaler_version == library.scaler.version
     assert manifest.count == 4
 
@@ -148,11 +153,15 @@ def test_resolve_unknown_song(library: Library) -> None:
 def test_relabel_and_stats(library: Library, table_rows) -> None:
     X, _ = table_rows
     library.write_songs([record(i, X[i]) for i in (0, 100, 200)])
-    library.sync_index()
+    library.sync_index(space=FEATURES)
     assert library.relabel_genres() == 3
     stats = library.stats()
     assert stats["songs"] == 3
-    assert stats["indexed"] == 3
+    # No song has a sound embedding: all three are in the features index only, and that is
+    # the space queries answer from.
+    assert stats["spaces"]["features"]["indexed"] == stats["indexed"] == 3
+    assert stats["spaces"]["sound"]["indexed"] == 0
+    assert stats["space"] == "features"
     assert sum(stats["genres"].values()) == 3
     assert stats["model_version"] == library.genre_model.version
 
@@ -160,9 +169,9 @@ def test_relabel_and_stats(library: Library, table_rows) -> None:
 def test_sync_without_changes_keeps_the_generation(library: Library, table_rows) -> None:
     X, _ = table_rows
     ids = library.write_songs([record(i, X[i]) for i in range(6)])
-    first = library.sync_index()
-    assert library.sync_index().generation == first.generation
+    first = library.sync_index(space=FEATURES)
+    assert library.sync_index(space=FEATURES).generation == first.generation
     library.write_songs([record(2, X[2])])  # rewritten with identical features
-    assert library.sync_index().generation == first.generation
+    assert library.sync_index(space=FEATURES).generation == first.generation
     library.remove_songs(ids[:1])
-    assert library.sync_index().generation == first.generation + 1
+    assert library.sync_index(space=FEATURES).generation == first.generation + 1

@@ -106,7 +106,8 @@ def test_model_reports_version_and_scores(filled: Flask) -> None:
     assert len(body["classes"]) == 10
     assert set(body["scores"]) == {"artist_filter", "stratified_kfold"}
     assert 0.4 < body["scores"]["artist_filter"]["accuracy_mean"] < 0.7
-    assert body["metric"]["kind"] == "lda"
+    # The features space's metric: the log-variance standardization (LDA is opt-in).
+    assert body["metric"]["kind"] == "standardized"
     assert body["temperature"] > 0
 
 

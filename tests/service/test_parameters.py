@@ -12,10 +12,10 @@ from flask.testing import FlaskClient
 from indexer.cli import main
 from indexer.cli.similar import similar_cmd
 from indexer.model.tags import TAG_VOCABULARY
-from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, K, Parameter
+from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, SPACE, K, Parameter
 from indexer.settings import Settings
 
-EVERY = (K, *SEEDS, *RERANK)
+EVERY = (K, SPACE, *SEEDS, *RERANK)
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
@@ -33,7 +33,10 @@ def similar(runner: CliRunner, settings: Settings, *args: str) -> Result:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_document_and_command_line_take_the_declared_limits(app: Flask) -> None:
     assert set(documented(app, "/api/similar")) == {"seed", "tags"} | {p.name for p in EVERY}
-    assert set(documented(app, "/api/songs/{song_id}/similar")) == {p.name for p in (K, *RERANK)}
+    assert set(documented(app, "/api/songs/{song_id}/similar")) == {
+        p.name for p in (K, SPACE, *RERANK)
+    }
+    assert documented(app, "/api/path")["space"]["schema"]["enum"] == ["sound", "features"]
     http = documented(app, "/api/similar")
     cli = {option.name: option for option in similar_cmd.params}
     checked: list[Parameter] = []
@@ -157,6 +160,12 @@ def test_both_take_at_most_the_declared_number_of_ids(
         ("/api/songs/1/similar?mmr_lambda=inf", 400, "mmr_lambda must be"),
         ("/api/songs?offset=2&cursor=abc", 400, "use either cursor or offset, not both"),
         ("/api/path?to=2", 400, "from is required"),
+        # Every neighbour route takes the space, one of the declared ones.
+        ("/api/songs/1/similar?space=timbre", 400, "space must be one of sound, features"),
+        ("/api/similar?seed=1&space=Sound", 400, "space must be one of sound, features"),
+        ("/api/path?from=1&to=2&space=x", 400, "space must be one of sound, features"),
+        ("/api/similar?seed=1&space=features", 404, "no song with id 1"),
+        ("/api/path?from=1&to=2&space=sound", 404, "no song with id 1"),
     ],
 )
 def test_query_strings_read_the_same_way_on_every_route(
@@ -188,3 +197,19 @@ def test_a_bad_body_is_a_400_after_the_token_check(
     assert response.get_json()["error"] == error
     if error == "bad_body" and "json" in body:
         assert response.get_json()["message"] == 'send JSON {"paths": ["/music/a.flac", ...]}'
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("command", ["similar", "playlist", "path"])
+def test_every_neighbour_command_takes_the_declared_spaces(
+    runner: CliRunner, settings: Settings, command: str
+) -> None:
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+    songs = ["1", "2"] if command == "path" else ["1"]
+    refused = runner.invoke(main, [command, *songs, "--space", "timbre"], env=env)
+    assert refused.exit_code == 2
+    assert "'timbre' is not one of 'sound', 'features'" in refused.output
+    # A known space passes the check and reaches the lookup of song 1, which is not there.
+    known = runner.invoke(main, [command, *songs, "--space", "features"], env=env)
+    assert known.exit_code == 1
+    assert "no song with id or path '1'" in known.output

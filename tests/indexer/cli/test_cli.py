@@ -117,8 +117,9 @@ def test_train_on_a_users_table_relabels_the_library(
     saved = json.loads((settings.model_dir / "scaler.json").read_text())
     assert saved["source_sha256"] == hashlib.sha256(small_table.read_bytes()).hexdigest()
     assert after["scaler_version"] != before["scaler_version"]
-    assert after["indexed"] == after["songs"] == 4
-    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    # The metric shapes the features space, the one these short clips are all in.
+    assert after["spaces"]["features"]["indexed"] == after["songs"] == 4
+    manifest = json.loads((settings.index_dir / "features" / "manifest.json").read_text())
     assert manifest["scaler_version"] == after["scaler_version"]
     # By default XGBoost is the classifier: no logistic regression is stored.
     meta = json.loads((settings.model_dir / "genre_model.meta.json").read_text())

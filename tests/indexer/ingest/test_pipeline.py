@@ -12,6 +12,7 @@ from indexer.ingest import pipeline
 from indexer.ingest.pipeline import index_paths, plan_index
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
+from indexer.model.spaces import FEATURES, SOUND
 from indexer.vectors.store import load_index
 from tests.helpers import write_tone
 
@@ -38,8 +39,11 @@ def test_index_reports_broken_files_and_indexes_the_rest(library: Library, music
     assert report.added == 3
     assert sorted(Path(s.path).name for s in report.skipped) == ["corrupt.mp3", "readme.wav"]
     assert all(s.reason for s in report.skipped)
-    index, manifest = load_index(library.settings.index_dir)
+    # Clips of 1.5 to 2.5 s: too short for the network, in the features space only.
+    index, manifest = load_index(library.index_dir(FEATURES))
     assert len(index) == 3 == manifest.count
+    assert report.manifests[SOUND].count == 0
+    assert report.manifests[SOUND].missing == 3
 
 
 def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Path) -> None:
@@ -53,7 +57,7 @@ def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Pat
     write_tone(music / "c" / "new.wav", freq_hz=660, seconds=2.0)
     report = index_paths(library, scan_library(music), root=music)
     assert (report.added, report.updated, report.moved, report.removed) == (1, 1, 1, 1)
-    index, _ = load_index(library.settings.index_dir)
+    index, _ = load_index(library.index_dir(FEATURES))
     states = library.file_states()
     assert sorted(Path(p).name for p in states) == ["moved.flac", "new.wav", "tone220.wav"]
     assert sorted(index.ids().tolist()) == sorted(s.id for s in states.values())

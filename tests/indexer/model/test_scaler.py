@@ -14,11 +14,13 @@ from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.errors import ModelError
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 from indexer.model.scaler import (
+    LOG_COLUMNS,
     Scaler,
     ensure_scaler,
     fit_scaler,
     load_scaler,
     raw_unit_vectors,
+    refit_scaler,
     save_scaler,
 )
 
@@ -45,7 +47,14 @@ def test_transform_gives_unit_rows_of_standardized_columns(
     assert vecs.shape == (1000, 57)
     assert vecs.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-6)
-    standardized = (table.X - scaler.mean) / scaler.scale
+    # The features space: the variance columns by their logs, then every column standardized.
+    assert scaler.metric == "standardized"
+    assert scaler.log_columns == LOG_COLUMNS
+    logged = table.X.copy()
+    columns = [FEATURE_NAMES.index(name) for name in LOG_COLUMNS]
+    logged[:, columns] = np.log(logged[:, columns])
+    standardized = (logged - scaler.mean) / scaler.scale
+    np.testing.assert_allclose(scaler.standardize(table.X), standardized, atol=1e-12)
     np.testing.assert_allclose(standardized.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(standardized.std(axis=0), 1.0, atol=1e-9)
     # Same direction as the standardized row: cosine 1.
@@ -72,7 +81,8 @@ def test_constant_column_and_mean_row_stay_finite() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 57))
     X[:, 5] = 0.1  # constant: std is 0 (or ~1e-17 from rounding)
-    scaler = fit_scaler(X, source_sha256="test")
+    # Without the log, so that the mean row is a row of raw features.
+    scaler = fit_scaler(X, source_sha256="test", log_variances=False)
     assert scaler.scale[5] == 1.0
     vecs = scaler.transform(X)
     assert np.isfinite(vecs).all()
@@ -151,9 +161,8 @@ def test_missing_file_raises(tmp_path: Path) -> None:
 
 
 def test_ensure_scaler_fits_once_then_loads(
-    tmp_path: Path, lda_scaler: Scaler, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, scaler: Scaler, caplog: pytest.LogCaptureFixture
 ) -> None:
-    scaler = lda_scaler
     model_dir = tmp_path / "model"
     caplog.set_level(logging.INFO, logger="indexer.model.scaler")
     # Four callers at once: the lock makes them agree on one file.
@@ -207,14 +216,44 @@ def test_lda_metric_refuses_one_genre() -> None:
 
 
 def test_ensure_scaler_upgrades_a_format_1_file(
-    tmp_path: Path, scaler: Scaler, lda_scaler: Scaler
+    tmp_path: Path, table: FeatureTable, scaler: Scaler
 ) -> None:
+    plain = fit_scaler(table.X, source_sha256=table.sha256, log_variances=False)
     path = tmp_path / "scaler.json"
-    save_scaler(scaler, path)
+    save_scaler(plain, path)
     document = json.loads(path.read_text())
-    for key in ("metric", "log_columns", "projection"):
+    for key in ("metric", "log_columns", "projection", "chosen"):
         del document[key]
     path.write_text(json.dumps({**document, "format_version": 1}))
-    assert load_scaler(path).version == scaler.version  # old files keep their version
-    assert ensure_scaler(tmp_path).version == lda_scaler.version
-    assert load_scaler(path).metric == "lda"
+    assert load_scaler(path).version == plain.version  # old files keep their version
+    assert ensure_scaler(tmp_path).version == scaler.version
+    assert load_scaler(path).log_columns == LOG_COLUMNS
+
+
+def test_ensure_scaler_replaces_the_gtzan_lda_it_once_fitted_by_default(
+    tmp_path: Path, scaler: Scaler, lda_scaler: Scaler
+) -> None:
+    # What a data dir from before the two spaces holds: the LDA, fitted on first need.
+    save_scaler(lda_scaler, tmp_path / "scaler.json")
+    assert ensure_scaler(tmp_path).version == scaler.version
+    assert load_scaler(tmp_path / "scaler.json").metric == "standardized"
+
+
+def test_ensure_scaler_keeps_an_lda_someone_chose(
+    tmp_path: Path, table: FeatureTable, lda_scaler: Scaler
+) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    # Chosen with soundalike train (the GTZAN table here) ...
+    chosen = refit_scaler(tmp_path / "a", table, metric="lda")
+    assert chosen.chosen
+    assert chosen.version == lda_scaler.version
+    assert ensure_scaler(tmp_path / "a").version == lda_scaler.version
+    # ... or fitted on a table of one's own before the flag existed.
+    own = fit_scaler(
+        table.X[:500], source_sha256="my-table", labels=table.labels[:500], metric="lda"
+    )
+    save_scaler(own, tmp_path / "b" / "scaler.json")
+    assert ensure_scaler(tmp_path / "b").version == own.version
+    # Asking for a metric refits with it.
+    assert ensure_scaler(tmp_path / "b", metric="standardized").metric == "standardized"

@@ -15,6 +15,7 @@ from indexer.cli import main
 from indexer.errors import StoreError
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.spaces import FEATURES
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
@@ -215,24 +216,25 @@ def test_library_switches_kind_at_the_threshold(settings: Settings, tmp_path: Pa
         for i in range(200)
     ]
     ids = library.write_songs(records[:100])
-    assert library.sync_index().kind == "flat"
+    # Table rows have no sound embedding: their index is the features space's.
+    assert library.sync_index(space=FEATURES).kind == "flat"
     ids += library.write_songs(records[100:])
-    manifest = library.sync_index()
+    manifest = library.sync_index(space=FEATURES)
     assert (manifest.kind, manifest.count) == ("ivf", 200)
     assert manifest.params["nlist"] >= 1
-    index, _ = load_index(library.settings.index_dir)
-    song, neighbours = library.similar_to_song(ids[0], k=5, index=index)
+    index, _ = load_index(library.index_dir(FEATURES))
+    song, neighbours = library.similar_to_song(ids[0], k=5, index=index, space=FEATURES)
     assert len(neighbours) == 5
     library.remove_songs(ids[:10])
-    assert library.sync_index().count == 190
-    manifest = library.rebuild_index(kind="hnsw")
+    assert library.sync_index(space=FEATURES).count == 190
+    manifest = library.rebuild_index(kind="hnsw", space=FEATURES)
     assert (manifest.kind, manifest.count) == ("hnsw", 190)
     # Under "auto" the rebuilt kind stays; removals are masked until compaction.
     library.remove_songs(ids[10:15])
-    manifest = library.sync_index()
+    manifest = library.sync_index(space=FEATURES)
     assert (manifest.kind, manifest.count, manifest.masked) == ("hnsw", 185, 5)
     library.remove_songs(ids[15:40])
-    manifest = library.sync_index()
+    manifest = library.sync_index(space=FEATURES)
     assert (manifest.kind, manifest.count, manifest.masked) == ("hnsw", 160, 0)
     library.close()
 
@@ -260,8 +262,9 @@ def test_rebuild_kind_on_the_command_line(settings: Settings, tmp_path: Path) ->
     env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
     result = CliRunner().invoke(main, ["rebuild", "--kind", "hnsw"], env=env)
     assert result.exit_code == 0, result.output
-    assert "100 songs, hnsw (M 32" in result.output
-    _, manifest = load_index(settings.index_dir)
+    assert "Index features, generation 1: 100 songs, hnsw (M 32" in result.output
+    assert "Index sound, generation 1: 0 songs, hnsw" in result.output
+    _, manifest = load_index(settings.index_dir / "features")
     assert (manifest.kind, manifest.params["ef_search"]) == ("hnsw", 128)
     result = CliRunner().invoke(main, ["rebuild", "--kind", "lsh"], env=env)
     assert result.exit_code == 2

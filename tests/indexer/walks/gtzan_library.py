@@ -42,5 +42,5 @@ def fill_gtzan_library(library: Library, music: Path) -> list[int]:
             )
         )
     ids = library.write_songs(records)
-    library.sync_index()
+    library.sync_indexes()
     return ids

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from indexer.cli import main
 from indexer.errors import NotFoundError, UnreachableError
 from indexer.library import Library
+from indexer.model.spaces import FEATURES
 from indexer.settings import Settings
 from indexer.walks.gather import TEMPO
 from indexer.walks.m3u import m3u8_text
@@ -35,7 +36,7 @@ def test_path_starts_ends_and_never_moves_away(
     library: Library, filled: list[int], steps: int
 ) -> None:
     for start, end in _far_pairs(filled):
-        path = find_path(library, start, end, steps=steps)
+        path = find_path(library, start, end, steps=steps, space=FEATURES)
         ids = [s.song.id for s in path.steps]
         assert ids[0] == start
         assert ids[-1] == end
@@ -47,7 +48,7 @@ def test_path_starts_ends_and_never_moves_away(
         assert goal[-1] == pytest.approx(1.0)
         previous = [s.similarity_to_previous for s in path.steps[1:]]
         assert path.smoothness == pytest.approx(sum(previous) / len(previous))
-    assert len(find_path(library, filled[0], filled[20], steps=10).steps) > 2
+    assert len(find_path(library, filled[0], filled[20], steps=10, space=FEATURES).steps) > 2
 
 
 @pytest.mark.parametrize("direction", [TEMPO_FALLING, TEMPO_RISING])
@@ -61,9 +62,9 @@ def test_path_keeps_the_tempo_direction(
         )
         if (tempo_end > tempo_start) == (direction == TEMPO_FALLING) and tempo_end != tempo_start:
             with pytest.raises(UnreachableError, match="tempo"):
-                find_path(library, start, end, steps=10, direction=direction)
+                find_path(library, start, end, steps=10, direction=direction, space=FEATURES)
             continue
-        path = find_path(library, start, end, steps=10, direction=direction)
+        path = find_path(library, start, end, steps=10, direction=direction, space=FEATURES)
         walked += 1
         tempi = [s.tempo_bpm for s in path.steps]
         assert tempi == sorted(tempi, reverse=direction == TEMPO_FALLING)
@@ -73,24 +74,28 @@ def test_path_keeps_the_tempo_direction(
 
 def test_path_errors(library: Library, filled: list[int]) -> None:
     with pytest.raises(NotFoundError):
-        find_path(library, filled[0], 10**6, steps=3)
-    single = find_path(library, filled[3], filled[3], steps=5)
+        find_path(library, filled[0], 10**6, steps=3, space=FEATURES)
+    single = find_path(library, filled[3], filled[3], steps=5, space=FEATURES)
     assert [s.song.id for s in single.steps] == [filled[3]]
     assert single.smoothness is None
 
 
 def test_playlist_no_repeats_cap_and_seeds_first(library: Library, filled: list[int]) -> None:
     seeds = [filled[0], filled[1]]
-    playlist = build_playlist(library, seeds, length=20, max_per_artist=4)
+    playlist = build_playlist(library, seeds, length=20, max_per_artist=4, space=FEATURES)
     ids = [e.song.id for e in playlist.entries]
     assert ids[:2] == seeds
     assert len(ids) == 20
     assert len(set(ids)) == 20
     assert max(Counter(e.song.artist for e in playlist.entries).values()) <= 4
     assert [e.seed for e in playlist.entries] == [True, True] + [False] * 18
-    # Each next song is chosen from the nearest ones: the first move beats the library's mean.
-    uncapped = build_playlist(library, [filled[0]], length=len(filled))
-    mean = sum(e.similarity_to_previous for e in uncapped.entries[1:]) / (len(filled) - 1)
+    # Each next song is chosen from the nearest ones: the first move beats the seed's mean
+    # cosine to the library.
+    uncapped = build_playlist(library, [filled[0]], length=len(filled), space=FEATURES)
+    index, _ = library.load_index(space=FEATURES)
+    songs = library.get_songs(filled)
+    vectors = library.song_vectors([songs[i] for i in filled], index, space=FEATURES)
+    mean = float((vectors[1:] @ vectors[0]).mean())
     assert uncapped.entries[1].similarity_to_previous > mean
     assert len({e.song.id for e in uncapped.entries}) == len(filled)
 
@@ -98,16 +103,16 @@ def test_playlist_no_repeats_cap_and_seeds_first(library: Library, filled: list[
 def test_playlist_stops_when_the_cap_exhausts_the_library(
     library: Library, filled: list[int]
 ) -> None:
-    playlist = build_playlist(library, [filled[0]], length=40, max_per_artist=2)
+    playlist = build_playlist(library, [filled[0]], length=40, max_per_artist=2, space=FEATURES)
     assert len(playlist.entries) == 12  # six genre-artists, two songs each
     with pytest.raises(NotFoundError):
-        build_playlist(library, [filled[0], 10**6], length=5)
+        build_playlist(library, [filled[0], 10**6], length=5, space=FEATURES)
 
 
 def test_m3u8_paths_are_relative_to_the_playlist(
     library: Library, filled: list[int], tmp_path: Path
 ) -> None:
-    playlist = build_playlist(library, [filled[0]], length=5)
+    playlist = build_playlist(library, [filled[0]], length=5, space=FEATURES)
     songs = [e.song for e in playlist.entries]
     folder = tmp_path / "lists" / "mine"
     text = m3u8_text(songs, folder=folder)

@@ -1,0 +1,154 @@
+"""The two vector spaces over HTTP and Subsonic, on SQLite and PostgreSQL: every neighbour route
+says which space answered, takes ``space=``, and falls back to ``features`` while songs lack a
+sound embedding; uploads get both from one decode.
+
+The library is tests/helpers.py's `SPACE_SONGS`: by sound, song 0 is nearest to song 3; by its
+features, to songs 1 and 2.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from indexer.library import Library
+from tests.helpers import multipart, space_records, write_tone
+
+
+def library_of(app: Flask) -> Library:
+    return app.extensions["soundalike"].library
+
+
+def fill(app: Flask, *, without: tuple[int, ...] = ()) -> list[int]:
+    library = library_of(app)
+    ids = library.write_songs(space_records(without=without))
+    library.sync_indexes()
+    return ids
+
+
+def get(client: FlaskClient, url: str) -> dict:
+    response = client.get(url)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def nearest(answer: dict) -> int:
+    return answer["neighbours"][0]["id"]
+
+
+def test_every_route_answers_in_the_space_asked(app: Flask, client: FlaskClient) -> None:
+    ids = fill(app)
+    default = get(client, f"/api/songs/{ids[0]}/similar?k=3")
+    assert default["space"] == "sound"
+    assert "space_note" not in default
+    assert nearest(default) == ids[3]
+    features = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features")
+    assert features["space"] == "features"
+    assert nearest(features) in {ids[1], ids[2]}
+    # Re-ranking runs in the space asked for too: MMR keeps the nearest first; song 3 is a
+    # near-duplicate of song 0 by sound (cosine above 0.9999, same duration), not by features.
+    reranked = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=sound&mmr_lambda=0.5")
+    assert (reranked["space"], nearest(reranked)) == ("sound", ids[3])
+    deduped = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=sound&dedupe=1&explain_drops=1")
+    assert [(d["id"], d["reason"]) for d in deduped["dropped"]] == [(ids[3], "duplicate")]
+    deduped = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features&dedupe=1")
+    assert ids[3] not in {d["id"] for d in deduped.get("dropped", [])}
+
+    seeds = get(client, f"/api/similar?seed={ids[0]}&k=2")
+    assert (seeds["space"], nearest(seeds)) == ("sound", ids[3])
+    seeds = get(client, f"/api/similar?seed={ids[0]}&k=2&space=features&mmr_lambda=0.5")
+    assert seeds["space"] == "features"
+    assert nearest(seeds) in {ids[1], ids[2]}
+
+    path = get(client, f"/api/path?from={ids[0]}&to={ids[5]}&steps=3")
+    assert path["space"] == "sound"
+    assert path["path"][0]["id"] == ids[0]
+    assert get(client, f"/api/path?from={ids[0]}&to={ids[5]}&space=features")["space"] == (
+        "features"
+    )
+
+    subsonic = get(client, f"/rest/getSonicSimilarTracks?id={ids[0]}&count=2&f=json")
+    matches = subsonic["subsonic-response"]["sonicMatch"]
+    assert matches[0]["entry"]["id"] == str(ids[3])
+
+
+def test_the_default_is_features_while_embeddings_are_missing(
+    app: Flask, client: FlaskClient
+) -> None:
+    ids = fill(app, without=(4,))
+    answer = get(client, f"/api/songs/{ids[0]}/similar?k=3")
+    assert answer["space"] == "features"
+    assert "1 song(s) have no sound embedding yet" in answer["space_note"]
+    assert nearest(answer) in {ids[1], ids[2]}
+    assert get(client, f"/api/similar?seed={ids[0]}")["space"] == "features"
+    assert get(client, f"/api/path?from={ids[0]}&to={ids[5]}")["space"] == "features"
+    subsonic = get(client, f"/rest/getSonicSimilarTracks?id={ids[0]}&count=1&f=json")
+    assert subsonic["subsonic-response"]["sonicMatch"][0]["entry"]["id"] != str(ids[3])
+
+    # Asked for explicitly, the sound space answers; the song without a vector is absent.
+    sound = get(client, f"/api/songs/{ids[0]}/similar?k=10&space=sound")
+    assert sound["space"] == "sound"
+    assert "space_note" not in sound
+    assert nearest(sound) == ids[3]
+    assert ids[4] not in {n["id"] for n in sound["neighbours"]}
+    missing = client.get(f"/api/songs/{ids[4]}/similar?space=sound")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"] == "no_vector"
+
+
+def test_songs_added_while_the_service_runs_join_every_space(
+    app: Flask, client: FlaskClient
+) -> None:
+    library = library_of(app)
+    first = library.write_songs(space_records(only=(0, 1, 2)))
+    library.sync_indexes()
+    assert len(get(client, f"/api/songs/{first[0]}/similar?k=10&space=sound")["neighbours"]) == 2
+    # Another process (soundalike index) adds songs and syncs; the readers see the manifests.
+    later = library.write_songs(space_records(only=(3, 4, 5)))
+    library.sync_indexes()
+    time.sleep(0.6)  # the readers look at the manifests at most every 0.5 s
+    for space in ("sound", "features"):
+        answer = get(client, f"/api/songs/{first[0]}/similar?k=10&space={space}")
+        assert {n["id"] for n in answer["neighbours"]} >= set(later)
+    assert nearest(get(client, f"/api/songs/{first[0]}/similar?k=1")) == later[0]
+
+
+def upload(client: FlaskClient, path: Path, query: str = "") -> tuple[int, dict]:
+    body, headers = multipart(path)
+    response = client.post(f"/api/similar?k=3{query}", data=body, headers=headers)
+    return response.status_code, response.get_json()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_upload_is_answered_in_either_space(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    fill(app)
+    clip = write_tone(tmp_path / "clip.wav", freq_hz=440, seconds=4.0)
+    status, answer = upload(client, clip)
+    assert status == 200, answer
+    assert answer["space"] == "sound"
+    assert len(answer["neighbours"]) == 3
+    status, answer = upload(client, clip, "&space=features")
+    assert (status, answer["space"]) == (200, "features")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_upload_too_short_for_the_network(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    fill(app)
+    clip = write_tone(tmp_path / "short.wav", freq_hz=440, seconds=2.0)
+    status, answer = upload(client, clip, "&space=sound")
+    assert status == 400
+    assert answer["error"] == "too_short_for_sound"
+    assert "shorter than one patch of the sound network" in answer["message"]
+    status, answer = upload(client, clip)
+    assert status == 200, answer
+    assert answer["space"] == "features"
+    assert "shorter than one patch" in answer["space_note"]
+    assert len(answer["neighbours"]) == 3
