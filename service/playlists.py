@@ -73,7 +73,8 @@ def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:
     length: int = body["length"]
     check_song_ids([*seeds, *negatives])
     st = state()
-    index, _ = st.index()
+    choice = st.choose_space(body.get("space"))
+    index, _ = st.index(choice.space)
     playlist = build_playlist(
         st.library,
         seeds,
@@ -82,6 +83,7 @@ def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:
         negatives=negatives,
         negative_weight=body["not_weight"],
         index=index,
+        space=choice.space,
     )
     if wants_m3u8(query.get("format")):
         songs = [entry.song for entry in playlist.entries]
@@ -98,6 +100,7 @@ def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:
             "not": negatives,
             "length": length,
             "max_per_artist": body.get("max_per_artist"),
+            **choice.json(),
             "smoothness": smooth,
             "songs": [entry_json(e) for e in playlist.entries],
         }

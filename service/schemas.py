@@ -181,6 +181,7 @@ class PlaylistRequest(Schema):
         high=1.0,
         default=NEGATIVE_WEIGHT,
     )
+    space = field_for(SPACE)
 
 
 class Upload(Schema):
@@ -534,5 +535,7 @@ class Playlist(Schema):
     negatives = _list(fields.Integer(), data_key="not")
     length = _int()
     max_per_artist = _int(allow_none=True)
+    space = _str(validate=validate.OneOf(SPACES))
+    space_note = fields.String(metadata={"description": "why the space is not the one expected"})
     smoothness = _num(allow_none=True)
     songs = _list(PlaylistSong, validate=validate.Length(min=1))

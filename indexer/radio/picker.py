@@ -48,17 +48,21 @@ def pick_songs(
     negative_weight: float = NEGATIVE_WEIGHT,
     playable: Callable[[Song], bool] = lambda song: True,
     index: VectorIndex | None = None,
+    space: str | None = None,
 ) -> list[Pick]:
     """Up to ``count`` songs to queue after ``queued``, best first (see the module doc).
 
     Fewer only when the library holds no other playable song; none when there is nothing to
-    start from (no current, queued or played song in the library).
+    start from (no current, queued or played song in the library). ``space`` as neighbour
+    queries take it: None is the default space, or ``features`` while some songs lack a sound
+    embedding (`Library.answering_space`); ``index``, when given, must be that space's.
     """
     if count < 1:
         return []
+    space = library.answering_space(space)
     if index is None:
-        index, _ = library.load_index()
-    ctx = Context(library, index)
+        index, _ = library.load_index(space=space)
+    ctx = Context(library, index, space=space)
     known = library.get_songs(
         list(dict.fromkeys([*listening.seeds(current), *listening.skipped, *queued]))
     )
