@@ -319,6 +319,30 @@ def embedded_ids(session: Session, version: str) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
+def ids_without_sound(session: Session, ids: Sequence[int], version: str) -> list[int]:
+    """Those of ``ids`` whose song has no embedding of ``version`` (unknown ids are left out)."""
+    found: list[int] = []
+    for start in range(0, len(ids), STREAM_BATCH):
+        chunk = list(ids[start : start + STREAM_BATCH])
+        found.extend(
+            session.scalars(
+                select(Song.id).where(
+                    Song.id.in_(chunk),
+                    or_(Song.embedding.is_(None), Song.embedding_version.is_distinct_from(version)),
+                )
+            ).all()
+        )
+    return sorted(found)
+
+
+def count_embedded(session: Session, version: str) -> int:
+    """Songs with an embedding of ``version``: those the sound space holds."""
+    query = select(func.count(Song.id)).where(
+        Song.embedding.is_not(None), Song.embedding_version == version
+    )
+    return int(session.scalar(query) or 0)
+
+
 def iter_features(
     session: Session, ids: Iterable[int] | None = None, *, batch: int = STREAM_BATCH
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

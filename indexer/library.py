@@ -170,19 +170,61 @@ class Library(LibraryReads):
             )
         return sound_vectors(np.vstack([s.embedding_vector for s in full]))
 
-    def answering_space(self, space: str | None, *, missing: int | None = None) -> str:
+    def answering_space(
+        self,
+        space: str | None,
+        *,
+        seeds: Sequence[int] = (),
+        missing: int | None = None,
+        sound_songs: int | None = None,
+    ) -> str:
         """The space a query answers from: ``space`` when it asks for one, else the default.
 
-        While some songs lack a sound embedding (``missing``, else counted now) a query that did
-        not ask for a space answers from ``features``, where every song is; a query that asks
-        for ``sound`` searches it, and the songs without a vector are simply absent.
+        A query that did not ask for a space answers from ``features``, where every song is,
+        when the ``sound`` space cannot serve it: songs still await the network (``missing``,
+        else counted now; `soundalike backfill`), no song has a sound vector at all
+        (``sound_songs``, else counted now), or one of the query's ``seeds`` has none (a clip
+        shorter than one of the network's 3-s patches). A query that asks for ``sound`` searches
+        it, and songs without a vector are simply absent.
         """
+        return self.space_choice(space, seeds=seeds, missing=missing, sound_songs=sound_songs)[0]
+
+    def space_choice(
+        self,
+        space: str | None,
+        *,
+        seeds: Sequence[int] = (),
+        missing: int | None = None,
+        sound_songs: int | None = None,
+    ) -> tuple[str, str | None]:
+        """`answering_space` and, when it fell back to ``features``, a sentence saying why."""
         if space is not None:
-            return _checked(space)
-        if DEFAULT_SPACE == SOUND:
-            if (self.count_missing_embeddings() if missing is None else missing) > 0:
-                return FEATURES
-        return DEFAULT_SPACE
+            return _checked(space), None
+        if DEFAULT_SPACE != SOUND:
+            return DEFAULT_SPACE, None
+        if missing is None:
+            missing = self.count_missing_embeddings()
+        if missing > 0:
+            return FEATURES, (
+                f"{missing} song(s) have no {SOUND} embedding yet (soundalike backfill computes "
+                f"them); answering from {FEATURES}, where every song is (ask for space={SOUND} "
+                f"to search the songs that have one)"
+            )
+        with self._session() as session:
+            if sound_songs is None:
+                sound_songs = repo.count_embedded(session, EMBEDDING_VERSION)
+            if sound_songs == 0:
+                return FEATURES, (
+                    f"no song has a {SOUND} vector (every clip is shorter than the network's "
+                    f"3-s patch); answering from {FEATURES}"
+                )
+            lacking = repo.ids_without_sound(session, list(seeds), EMBEDDING_VERSION)
+        if lacking:
+            return FEATURES, (
+                f"song {lacking[0]} is too short for the {SOUND} network (under 3 s); "
+                f"answering from {FEATURES}"
+            )
+        return SOUND, None
 
     # --- writing -------------------------------------------------------------------------
 

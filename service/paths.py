@@ -44,7 +44,7 @@ def song_path(query: dict[str, Any]) -> Response:
     direction = query.get("direction")
     check_song_ids([start, end])
     st = state()
-    choice = st.choose_space(query.get("space"))
+    choice = st.choose_space(query.get("space"), seeds=[start, end])
     space = choice.space
     index, _ = st.index(space)
     path = find_path(

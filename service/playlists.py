@@ -73,7 +73,7 @@ def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:
     length: int = body["length"]
     check_song_ids([*seeds, *negatives])
     st = state()
-    choice = st.choose_space(body.get("space"))
+    choice = st.choose_space(body.get("space"), seeds=[*seeds, *negatives])
     index, _ = st.index(choice.space)
     playlist = build_playlist(
         st.library,

@@ -131,7 +131,7 @@ def neighbours_payload(
 def similar_songs(values: dict[str, Any], song_id: int) -> Response:
     """The ``k`` nearest songs by cosine, the song itself excluded, re-ranked as asked."""
     query = neighbour_query(values)
-    choice = state().choose_space(query.space)
+    choice = state().choose_space(query.space, seeds=[song_id])
     ctx = context(choice.space)
     if not query.options.active:
         # The plain query, the service's hot path: the song and its neighbours in one read.
@@ -273,7 +273,7 @@ def similar_to_seeds(values: dict[str, Any]) -> Response:
     query = neighbour_query(values)
     seeds: list[int] = list(values.get("seed") or [])
     check_song_ids([*seeds, *query.negatives])
-    choice = state().choose_space(query.space)
+    choice = state().choose_space(query.space, seeds=[*seeds, *query.negatives])
     ctx = context(choice.space)
     profile = normalize_tags(split_tags(values.get("profile") or []))
     if profile:

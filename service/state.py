@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flask import current_app
 
 from indexer.library import Library
-from indexer.model.spaces import DEFAULT_SPACE, SOUND, SPACES
+from indexer.model.spaces import SOUND, SPACES
 from indexer.recommend.hub_scores import HubCache
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
@@ -57,26 +58,22 @@ class ServiceState:
         assert loaded is not None
         return loaded
 
-    def answering_space(self, space: str | None) -> str:
+    def answering_space(self, space: str | None, *, seeds: Sequence[int] = ()) -> str:
         """The space a query answers from (`Library.answering_space`)."""
-        return self.choose_space(space).space
+        return self.choose_space(space, seeds=seeds).space
 
-    def choose_space(self, space: str | None) -> SpaceChoice:
+    def choose_space(self, space: str | None, *, seeds: Sequence[int] = ()) -> SpaceChoice:
         """The space a query answers from, and why when it is not the one the query expects.
 
-        The songs lacking a sound embedding are counted at each sync of the sound index, which
-        is also when new ones become searchable; reading the count from its manifest keeps the
-        hot path free of a count over the whole table.
+        The songs lacking a sound embedding, and those the sound index holds, are counted at
+        each sync of the sound index, which is also when new ones become searchable; reading
+        both from its manifest keeps the hot path free of a count over the whole table.
         """
         if space is not None:
             return SpaceChoice(self.library.answering_space(space))
         _, manifest = self.index(SOUND)
-        chosen = self.library.answering_space(None, missing=manifest.missing)
-        if chosen == DEFAULT_SPACE:
-            return SpaceChoice(chosen)
-        note = (
-            f"{manifest.missing} song(s) have no {SOUND} embedding yet; answering from {chosen}, "
-            f"where every song is (ask for space={SOUND} to search the songs that have one)"
+        chosen, note = self.library.space_choice(
+            None, seeds=seeds, missing=manifest.missing, sound_songs=manifest.count
         )
         return SpaceChoice(chosen, note)
 

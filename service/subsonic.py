@@ -99,7 +99,7 @@ def get_sonic_similar_tracks() -> Reply:
     count = _count(default=10, low=1, high=MAX_TRACKS)
     st = state()
     # Subsonic clients cannot choose a space: the default, or features while it is incomplete.
-    space = st.answering_space(None)
+    space = st.answering_space(None, seeds=[song_id])
     index, _ = st.index(space)
     _, neighbours = st.library.similar_to_song(song_id, k=count, index=index, space=space)
     return Reply(matches=[SonicMatch(child(n.song), similarity(n.score)) for n in neighbours])
@@ -111,7 +111,7 @@ def find_sonic_path() -> Reply:
     end = _song_id("endSongId")
     count = _count(default=25, low=2, high=MAX_PATH_SONGS)
     st = state()
-    space = st.answering_space(None)
+    space = st.answering_space(None, seeds=[start, end])
     index, _ = st.index(space)
     path = find_path(st.library, start, end, steps=count - 1, index=index, space=space)
     return Reply(

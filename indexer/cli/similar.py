@@ -100,7 +100,7 @@ def similar_to_songs(
     library: Library, seeds: Sequence[Song], query: NeighbourQuery
 ) -> tuple[list[Song], Recommendation, str]:
     """The seed songs, their re-ranked neighbours and the space that answered (saved index)."""
-    space = library.answering_space(query.space)
+    space = library.answering_space(query.space, seeds=[*(s.id for s in seeds), *query.negatives])
     index, manifest = library.load_index(space=space)
     ctx = Context(library, index, generation=manifest.generation, hubs=HubCache(), space=space)
     seed_songs, result = recommend_for_seeds(

@@ -79,7 +79,6 @@ def playlist_cmd(
         raise click.UsageError("give SEEDS (ids or paths), --tags, or both")
     library = library_of(ctx)
     try:
-        space = library.answering_space(space)
         seed_ids = [library.resolve_song(ref).id for ref in seeds]
         if profile:
             try:
@@ -93,6 +92,7 @@ def playlist_cmd(
                 raise click.ClickException("no song has tags yet: the network has described none")
         if len(set(seed_ids)) > length:
             raise click.BadParameter(f"{len(set(seed_ids))} seeds do not fit in {length} songs")
+        space = library.answering_space(space, seeds=seed_ids)
         playlist = build_playlist(
             library, seed_ids, length=length, max_per_artist=max_per_artist, space=space
         )
@@ -151,8 +151,8 @@ def path_cmd(
     """A walk from START to END (ids or paths), each song closer to END than the one before."""
     library = library_of(ctx)
     try:
-        space = library.answering_space(space)
         a, b = library.resolve_song(start), library.resolve_song(end)
+        space = library.answering_space(space, seeds=[a.id, b.id])
         path = find_path(library, a.id, b.id, steps=steps, direction=direction, space=space)
     except IndexerError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -59,13 +59,13 @@ def pick_songs(
     """
     if count < 1:
         return []
-    space = library.answering_space(space)
-    if index is None:
-        index, _ = library.load_index(space=space)
-    ctx = Context(library, index, space=space)
     known = library.get_songs(
         list(dict.fromkeys([*listening.seeds(current), *listening.skipped, *queued]))
     )
+    space = library.answering_space(space, seeds=list(known))
+    if index is None:
+        index, _ = library.load_index(space=space)
+    ctx = Context(library, index, space=space)
     seeds = [i for i in listening.seeds(current) if i in known][:MAX_IDS]
     if not seeds:
         seeds = [i for i in reversed(queued) if i in known][:1]
