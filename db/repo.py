@@ -26,6 +26,7 @@ class FileState:
     size_bytes: int
     mtime_ns: int
     content_hash: str
+    audio_hash: str | None
 
 
 def get_song(session: Session, song_id: int) -> Song | None:
@@ -246,9 +247,21 @@ def song_labels(session: Session, ids: Sequence[int]) -> dict[int, SongLabel]:
 def file_states(session: Session) -> dict[str, FileState]:
     """Every known file keyed by path, with what a rescan needs to compare."""
     rows = session.execute(
-        select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
+        select(
+            Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash, Song.audio_hash
+        )
     ).all()
     return {row.path: FileState(*row) for row in rows}
+
+
+def song_ids_by_path(session: Session, paths: Sequence[str]) -> dict[str, int]:
+    """``{path: id}`` of the songs at ``paths`` (unknown paths are absent), in chunks."""
+    found: dict[str, int] = {}
+    for start in range(0, len(paths), STREAM_BATCH):
+        chunk = paths[start : start + STREAM_BATCH]
+        rows = session.execute(select(Song.path, Song.id).where(Song.path.in_(chunk))).all()
+        found.update({row.path: row.id for row in rows})
+    return found
 
 
 def all_ids(session: Session) -> np.ndarray:

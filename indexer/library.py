@@ -36,7 +36,7 @@ from indexer.vectors.kinds import (
 from indexer.vectors.store import Manifest, load_index, read_manifest, save_index, write_lock
 
 if TYPE_CHECKING:
-    from indexer.audio.analyse import SongRecord
+    from indexer.audio.analyse import Refreshed, SongRecord
     from indexer.model.genre import GenreModel, GenrePrediction
     from indexer.model.genre_training import FitProgress
 
@@ -148,6 +148,7 @@ class Library(LibraryReads):
         song.album = record.album
         song.duration_s = record.duration_s
         song.features = features_to_bytes(record.features)
+        song.audio_hash = record.audio_hash
         if record.sound is not None:
             song.embedding = floats_to_bytes(record.sound.embedding)
             song.tag_probabilities = floats_to_bytes(record.sound.tags)
@@ -159,6 +160,28 @@ class Library(LibraryReads):
         song.genre_probabilities = prediction.probabilities
         song.model_version = self.genre_model.version
         song.updated_at = datetime.now(UTC)
+
+    def refresh_songs(self, refreshes: Sequence[Refreshed]) -> int:
+        """Record new file state and tags of files whose audio did not change; returns rows changed.
+
+        The features, embedding and genre stay: they were computed from the same samples. The
+        row's size, mtime and content hash match the file again, so its audio is served again.
+        """
+        changed = 0
+        with self.write_session() as session, session.begin():
+            for fresh in refreshes:
+                song = repo.get_song_by_path(session, fresh.path)
+                if song is None:
+                    continue
+                song.content_hash = fresh.content_hash
+                song.size_bytes = fresh.size_bytes
+                song.mtime_ns = fresh.mtime_ns
+                song.title = fresh.title
+                song.artist = fresh.artist
+                song.album = fresh.album
+                song.duration_s = fresh.duration_s
+                changed += 1
+        return changed
 
     def move_song(self, song_id: int, new_path: str, *, mtime_ns: int) -> None:
         """Record that a file moved: same content, new path, no re-analysis."""

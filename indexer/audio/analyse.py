@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import threadpoolctl
 
+from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.embedding import SoundDescription, describe, load_session
-from indexer.audio.features import SR, extract_features, extract_file_features
+from indexer.audio.features import SR, extract_features
 from indexer.audio.file_tags import read_tags
 from indexer.errors import FileError, TooShortError
 from indexer.files import file_lock
@@ -41,6 +42,25 @@ class SongRecord:
     sound: SoundDescription | None = None
     """The network's description of the same window; None when the window is shorter than one
     of its 3-s patches (the song is then only in the ``features`` space)."""
+    audio_hash: str | None = None
+    """`audio_hash` of the analysed window: tells a later tag write from an audio change."""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A file whose bytes changed but whose analysed samples did not (a tag write, say).
+
+    Carries what the row must learn (file state, tags, duration); its analysis still holds.
+    """
+
+    path: str
+    content_hash: str
+    size_bytes: int
+    mtime_ns: int
+    title: str
+    artist: str | None
+    album: str | None
+    duration_s: float
 
 
 @dataclass(frozen=True)
@@ -60,16 +80,49 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def analyse_file(path: Path, *, window_s: float) -> SongRecord:
-    """Everything the database keeps about one file; FileError when it is not usable audio."""
+def audio_hash(decoded: Decoded) -> str:
+    """BLAKE2b of the analysed window's samples and rate.
+
+    Rewriting a file's tags moves and resizes its tag block but leaves the audio frames, so
+    the same decoder gives the same samples, bit for bit: an equal hash means the features and
+    the embedding computed from this window still hold. A different decoder or resampler build
+    may give other bits; the hash then differs and the file is simply analysed again.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(str(decoded.sr).encode())
+    digest.update(np.ascontiguousarray(decoded.y, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+def analyse_file(
+    path: Path, *, window_s: float, known_audio_hash: str | None = None
+) -> SongRecord | Refreshed:
+    """Everything the database keeps about one file; FileError when it is not usable audio.
+
+    With ``known_audio_hash`` (the row's), a file whose decoded window still has that hash is
+    not analysed again: a `Refreshed` carries its new file state and tags instead.
+    """
     try:
         stat = path.stat()
         content_hash = file_hash(path)
     except OSError as exc:
         raise FileError(path, exc.strerror or str(exc)) from exc
-    features, decoded = extract_file_features(path, window_s=window_s)
-    sound = describe_sound(decoded.y, decoded.sr, path)
+    decoded = decode_window(path, sr=SR, window_s=window_s)
+    window_hash = audio_hash(decoded)
     tags = read_tags(path)
+    if known_audio_hash is not None and window_hash == known_audio_hash:
+        return Refreshed(
+            path=str(path),
+            content_hash=content_hash,
+            size_bytes=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            title=tags.title,
+            artist=tags.artist,
+            album=tags.album,
+            duration_s=float(decoded.duration_s),
+        )
+    features = extract_features(y=decoded.y, sr=decoded.sr, path=path)
+    sound = describe_sound(decoded.y, decoded.sr, path)
     return SongRecord(
         path=str(path),
         content_hash=content_hash,
@@ -81,6 +134,7 @@ def analyse_file(path: Path, *, window_s: float) -> SongRecord:
         duration_s=float(decoded.duration_s),
         features=features,
         sound=sound,
+        audio_hash=window_hash,
     )
 
 
@@ -95,10 +149,12 @@ def describe_sound(y: np.ndarray, sr: int, path: Path | str) -> SoundDescription
         return None
 
 
-def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
-    """Worker entry point: a record, or the reason the file is skipped."""
+def analyse_for_report(
+    path: Path, window_s: float, known_audio_hash: str | None = None
+) -> SongRecord | Refreshed | Skipped:
+    """Worker entry point: a record (or a refresh, see `analyse_file`), or why it is skipped."""
     try:
-        return analyse_file(path, window_s=window_s)
+        return analyse_file(path, window_s=window_s, known_audio_hash=known_audio_hash)
     except FileError as exc:
         return Skipped(str(path), exc.reason)
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library

@@ -13,7 +13,7 @@ poisonous file cannot stall the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ from indexer.audio.analyse import Skipped, analyse_for_report, warm_worker
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from indexer.audio.analyse import SongRecord
+    from indexer.audio.analyse import Refreshed, SongRecord
 
 IN_FLIGHT_PER_THREAD = 3
 """Files queued per worker thread: enough to keep workers busy, few enough to bound memory."""
@@ -42,12 +42,18 @@ class WarmUp(WorkerPlugin):
 
 
 def analyse_on_cluster(
-    paths: Sequence[Path], *, scheduler: str | Client, window_s: float
-) -> Iterator[SongRecord | Skipped]:
+    paths: Sequence[Path],
+    *,
+    scheduler: str | Client,
+    window_s: float,
+    known_audio: Mapping[str, str] | None = None,
+) -> Iterator[SongRecord | Refreshed | Skipped]:
     """Analyse ``paths`` on the cluster at ``scheduler``, yielding results as they arrive.
 
-    ``scheduler`` is an address (``tcp://host:8786``) or an existing client.
+    ``scheduler`` is an address (``tcp://host:8786``) or an existing client; ``known_audio``
+    maps a path to its row's audio hash (see `analyse_file`).
     """
+    known_audio = known_audio or {}
     own_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if own_client else scheduler
     try:
@@ -61,7 +67,9 @@ def analyse_on_cluster(
             path = next(pending, None)
             if path is None:
                 return False
-            future = client.submit(analyse_for_report, path, window_s, pure=False)
+            future = client.submit(
+                analyse_for_report, path, window_s, known_audio.get(str(path)), pure=False
+            )
             submitted[future.key] = path
             futures.add(future)
             return True
