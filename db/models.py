@@ -47,6 +47,9 @@ class Song(Base):
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
     tag_probabilities: Mapped[bytes | None] = mapped_column(LargeBinary)
     embedding_version: Mapped[str | None] = mapped_column(String(64), index=True)
+    # BLAKE2b of the analysed window's decoded samples (migration 0005): a file whose bytes
+    # changed (a tag write) but whose samples did not keeps its analysis; NULL until analysed.
+    audio_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True

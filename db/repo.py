@@ -36,6 +36,18 @@ class FileState:
     size_bytes: int
     mtime_ns: int
     content_hash: str
+    audio_hash: str | None
+
+
+# `FileState`'s fields, in order, as columns.
+_FILE_STATE_COLUMNS = (
+    Song.id,
+    Song.path,
+    Song.size_bytes,
+    Song.mtime_ns,
+    Song.content_hash,
+    Song.audio_hash,
+)
 
 
 def get_song(session: Session, song_id: int) -> Song | None:
@@ -272,9 +284,7 @@ def song_labels(session: Session, ids: Sequence[int]) -> dict[int, SongLabel]:
 
 def file_states(session: Session) -> dict[str, FileState]:
     """Every known file keyed by path, with what a rescan needs to compare."""
-    rows = session.execute(
-        select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
-    ).all()
+    rows = session.execute(select(*_FILE_STATE_COLUMNS)).all()
     return {row.path: FileState(*row) for row in rows}
 
 
@@ -296,11 +306,19 @@ def count_lacking_sound(session: Session, version: str) -> int:
 def files_lacking_sound(session: Session, version: str) -> list[FileState]:
     """The files of the rows `lacks_sound` selects, by id."""
     rows = session.execute(
-        select(Song.id, Song.path, Song.size_bytes, Song.mtime_ns, Song.content_hash)
-        .where(lacks_sound(version))
-        .order_by(Song.id)
+        select(*_FILE_STATE_COLUMNS).where(lacks_sound(version)).order_by(Song.id)
     ).all()
     return [FileState(*row) for row in rows]
+
+
+def song_ids_by_path(session: Session, paths: Sequence[str]) -> dict[str, int]:
+    """``{path: id}`` of the songs at ``paths`` (unknown paths are absent), in chunks."""
+    found: dict[str, int] = {}
+    for start in range(0, len(paths), STREAM_BATCH):
+        chunk = paths[start : start + STREAM_BATCH]
+        rows = session.execute(select(Song.path, Song.id).where(Song.path.in_(chunk))).all()
+        found.update({row.path: row.id for row in rows})
+    return found
 
 
 def all_ids(session: Session) -> np.ndarray:

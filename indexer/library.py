@@ -50,7 +50,7 @@ from indexer.vectors.store import (
 )
 
 if TYPE_CHECKING:
-    from indexer.audio.analyse import SongRecord, SoundRecord
+    from indexer.audio.analyse import Refreshed, SongRecord, SoundRecord
     from indexer.model.genre import GenreModel, GenrePrediction
     from indexer.model.genre_training import FitProgress
 
@@ -255,6 +255,7 @@ class Library(LibraryReads):
         song.album = record.album
         song.duration_s = record.duration_s
         song.features = features_to_bytes(record.features)
+        song.audio_hash = record.audio_hash
         if record.sound is not None:
             song.embedding = floats_to_bytes(record.sound.embedding)
             song.tag_probabilities = floats_to_bytes(record.sound.tags)
@@ -277,8 +278,9 @@ class Library(LibraryReads):
         the file meanwhile, and the row's own analysis wins. A record without a description
         (a window shorter than one 3-s patch) stores a NULL embedding with the version set:
         "too short under this recipe", which `count_missing_embeddings` and the next backfill
-        leave alone until the recipe changes. ``updated_at`` moves, so the next index sync
-        sees the row.
+        leave alone until the recipe changes. The window's audio hash is stored too (same
+        file as the features came from), so a later tag edit refreshes the row instead of
+        analysing it again. ``updated_at`` moves, so the next index sync sees the row.
         """
         stored: list[int] = []
         with self.write_session() as session, session.begin():
@@ -297,9 +299,35 @@ class Library(LibraryReads):
                     song.embedding = floats_to_bytes(record.sound.embedding)
                     song.tag_probabilities = floats_to_bytes(record.sound.tags)
                 song.embedding_version = record.version
+                if record.audio_hash is not None:
+                    song.audio_hash = record.audio_hash
                 song.updated_at = datetime.now(UTC)
                 stored.append(song.id)
         return stored
+
+    def refresh_songs(self, refreshes: Sequence[Refreshed]) -> int:
+        """Record new file state and tags of files whose audio did not change; returns rows changed.
+
+        The features, embedding, tag probabilities, genre and audio hash stay: they were
+        computed from the same samples. The row's size, mtime and content hash match the file
+        again, so its audio is served again. A row that no longer holds the refresh's audio
+        hash (gone, or analysed again by another run meanwhile) is left as it is.
+        """
+        changed = 0
+        with self.write_session() as session, session.begin():
+            for fresh in refreshes:
+                song = repo.get_song_by_path(session, fresh.path)
+                if song is None or song.audio_hash != fresh.audio_hash:
+                    continue
+                song.content_hash = fresh.content_hash
+                song.size_bytes = fresh.size_bytes
+                song.mtime_ns = fresh.mtime_ns
+                song.title = fresh.title
+                song.artist = fresh.artist
+                song.album = fresh.album
+                song.duration_s = fresh.duration_s
+                changed += 1
+        return changed
 
     def move_song(self, song_id: int, new_path: str, *, mtime_ns: int) -> None:
         """Record that a file moved: same content, new path, no re-analysis."""

@@ -143,6 +143,11 @@ class LibraryReads:
         with self._session() as session:
             return repo.files_lacking_sound(session, EMBEDDING_VERSION)
 
+    def song_ids_by_path(self, paths: Iterable[str]) -> dict[str, int]:
+        """The ids of the songs at these paths, keyed by path (unknown paths are absent)."""
+        with self._session() as session:
+            return repo.song_ids_by_path(session, list(paths))
+
     def all_ids(self) -> np.ndarray:
         """Every song id, sorted, as int64."""
         with self._session() as session:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("indexer", "service", "bench")
+CHECKED = ("indexer", "service", "bench", "beetsplug")
 OWNERS = {Path("indexer/library.py"), Path("indexer/library_reads.py")}
 # Methods that open a database session, and the functions that make one (a bare ``_session()``
 # elsewhere is the ONNX runtime's, not the database's).

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import threadpoolctl
 
-from indexer.audio.decode import decode_window
+from indexer.audio.decode import Decoded, decode_window
 from indexer.audio.embedding import EMBEDDING_VERSION, SoundDescription, describe, load_session
-from indexer.audio.features import SR, extract_features, extract_file_features
+from indexer.audio.features import SR, extract_features
 from indexer.audio.file_tags import read_tags
 from indexer.audio.hpss import load_median_kernel
 from indexer.errors import FileError, TooShortError
@@ -47,6 +47,45 @@ class SongRecord:
     sound_version: str = EMBEDDING_VERSION
     """The network recipe that described the window, or found it too short: stored with a NULL
     embedding, it keeps a too-short clip from being tried again until the recipe changes."""
+    audio_hash: str | None = None
+    """`audio_hash` of the analysed window: tells a later tag write from an audio change."""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """A file whose bytes changed but whose analysed samples did not (a tag write, say).
+
+    Carries what the row must learn (file state, tags, duration); its analysis still holds.
+    ``audio_hash`` is the hash the row had and the file still has: the row is refreshed only
+    if it still holds that hash (another run may have analysed the file again meanwhile).
+    """
+
+    path: str
+    content_hash: str
+    size_bytes: int
+    mtime_ns: int
+    title: str
+    artist: str | None
+    album: str | None
+    duration_s: float
+    audio_hash: str
+
+
+@dataclass(frozen=True)
+class RecheckJob:
+    """A changed file whose row knows the audio hash of its analysed window.
+
+    The worker decodes and hashes the window first: the same hash means only the bytes around
+    the audio changed (a tag write), and the row is refreshed instead of analysed again. The
+    hash travels with the file, so a run over a retagged library pickles one short string per
+    task, not the whole library's hashes.
+    """
+
+    path: str
+    known_audio_hash: str
+
+    def __fspath__(self) -> str:
+        return self.path
 
 
 @dataclass(frozen=True)
@@ -78,6 +117,9 @@ class SoundRecord:
     """None when the window is shorter than one 3-s patch: stored as "too short" (see
     `SongRecord.sound_version`)."""
     version: str = EMBEDDING_VERSION
+    audio_hash: str | None = None
+    """`audio_hash` of the described window: the file is the one the row's features came from
+    (same size and mtime), so a row analysed before the hash existed learns it here."""
 
 
 @dataclass(frozen=True)
@@ -97,16 +139,52 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def analyse_file(path: Path, *, window_s: float) -> SongRecord:
-    """Everything the database keeps about one file; FileError when it is not usable audio."""
+def audio_hash(decoded: Decoded) -> str:
+    """BLAKE2b of the analysed window's samples and rate.
+
+    Rewriting a file's tags moves and resizes its tag block but leaves the audio frames, so
+    the same decoder gives the same samples, bit for bit: an equal hash means the features and
+    the embedding computed from this window still hold. A different decoder or resampler build
+    may give other bits; the hash then differs and the file is simply analysed again.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(str(decoded.sr).encode())
+    digest.update(np.ascontiguousarray(decoded.y, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+def analyse_file(
+    path: Path, *, window_s: float, known_audio_hash: str | None = None
+) -> SongRecord | Refreshed:
+    """Everything the database keeps about one file; FileError when it is not usable audio.
+
+    The window is decoded once: its audio hash, the 57 features and the network's description
+    all come from the same samples. With ``known_audio_hash`` (the row's), a file whose window
+    still has that hash is not analysed again: a `Refreshed` carries its new file state and
+    tags instead.
+    """
     try:
         stat = path.stat()
         content_hash = file_hash(path)
     except OSError as exc:
         raise FileError(path, exc.strerror or str(exc)) from exc
-    features, decoded = extract_file_features(path, window_s=window_s)
-    sound = describe_sound(decoded.y, decoded.sr, path)
+    decoded = decode_window(path, sr=SR, window_s=window_s)
+    window_hash = audio_hash(decoded)
     tags = read_tags(path)
+    if known_audio_hash is not None and window_hash == known_audio_hash:
+        return Refreshed(
+            path=str(path),
+            content_hash=content_hash,
+            size_bytes=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            title=tags.title,
+            artist=tags.artist,
+            album=tags.album,
+            duration_s=float(decoded.duration_s),
+            audio_hash=window_hash,
+        )
+    features = extract_features(y=decoded.y, sr=decoded.sr, path=path)
+    sound = describe_sound(decoded.y, decoded.sr, path)
     return SongRecord(
         path=str(path),
         content_hash=content_hash,
@@ -118,6 +196,7 @@ def analyse_file(path: Path, *, window_s: float) -> SongRecord:
         duration_s=float(decoded.duration_s),
         features=features,
         sound=sound,
+        audio_hash=window_hash,
     )
 
 
@@ -136,9 +215,10 @@ def describe_file(job: SoundJob, *, window_s: float) -> SoundRecord:
     """The network's description of a song indexed without one; its features are not computed.
 
     Decodes the same window the features were computed from (the middle ``window_s`` seconds,
-    at the features' rate, as `extract_file_features` does), so a backfilled row holds what
-    one full analysis would have stored. FileError when the file is gone, unreadable, or
-    changed since its row was written (`soundalike index` then analyses it again, whole).
+    at the features' rate, as `analyse_file` does), so a backfilled row holds what one full
+    analysis would have stored, the window's audio hash included. FileError when the file is
+    gone, unreadable, or changed since its row was written (`soundalike index` then analyses
+    it again, whole).
     """
     try:
         stat = os.stat(job.path)
@@ -153,33 +233,36 @@ def describe_file(job: SoundJob, *, window_s: float) -> SoundRecord:
         size_bytes=job.size_bytes,
         mtime_ns=job.mtime_ns,
         sound=describe_sound(decoded.y, decoded.sr, job.path),
+        audio_hash=audio_hash(decoded),
     )
 
 
-def analyse_for_report(path: Path, window_s: float) -> SongRecord | Skipped:
-    """Worker entry point: a record, or the reason the file is skipped."""
-    try:
-        return analyse_file(path, window_s=window_s)
-    except FileError as exc:
-        return Skipped(str(path), exc.reason)
-    except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library
-        return Skipped(str(path), f"unexpected {type(exc).__name__}: {exc}")
+WorkItem = Path | RecheckJob | SoundJob
+"""What a worker is handed: a file to analyse, a changed file to recheck, a row to describe."""
 
 
-def work_for_report(item: Path | SoundJob, window_s: float) -> SongRecord | SoundRecord | Skipped:
-    """Worker entry point for a mixed run: a path is analysed whole, a `SoundJob` only described.
+def work_for_report(
+    item: WorkItem, window_s: float
+) -> SongRecord | Refreshed | SoundRecord | Skipped:
+    """Worker entry point: the item's record, or the reason its file is skipped.
 
-    One pool (and one progress bar) serves both, so ``index`` fills the sound description of
-    unchanged songs alongside the files it analyses.
+    A path is analysed whole (`SongRecord`); a `RecheckJob` is refreshed when its audio hash
+    still matches (`Refreshed`), else analysed whole; a `SoundJob` is only described by the
+    network (`SoundRecord`). One pool (and one progress bar) serves them all, so ``index``
+    analyses new files, refreshes retagged ones and describes unchanged ones in one run.
     """
-    if not isinstance(item, SoundJob):
-        return analyse_for_report(item, window_s)
     try:
-        return describe_file(item, window_s=window_s)
+        if isinstance(item, SoundJob):
+            return describe_file(item, window_s=window_s)
+        if isinstance(item, RecheckJob):
+            return analyse_file(
+                Path(item.path), window_s=window_s, known_audio_hash=item.known_audio_hash
+            )
+        return analyse_file(item, window_s=window_s)
     except FileError as exc:
-        return Skipped(item.path, exc.reason)
+        return Skipped(os.fspath(item), exc.reason)
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a whole library
-        return Skipped(item.path, f"unexpected {type(exc).__name__}: {exc}")
+        return Skipped(os.fspath(item), f"unexpected {type(exc).__name__}: {exc}")
 
 
 KERNEL_LOCK_TIMEOUT_S = 600.0

@@ -108,6 +108,8 @@ def index_cmd(
         f"{report.added} added, {report.updated} updated, {report.moved} moved, "
         f"{report.removed} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped."
     )
+    if report.refreshed:
+        click.echo(f"{report.refreshed} retagged song(s) refreshed (audio unchanged, kept).")
     if report.described:
         click.echo(
             f"{report.described} unchanged song(s) given the sound description "
@@ -138,8 +140,8 @@ def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         training_progress=TrainingReport(bar=False),
     )
     click.echo(
-        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{len(report.skipped)} skipped."
+        f"{report.added} added, {report.updated} updated, {report.refreshed} refreshed, "
+        f"{report.unchanged} unchanged, {len(report.skipped)} skipped."
     )
     print_skipped(report.skipped)
     if report.skipped:

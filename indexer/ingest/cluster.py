@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distributed import Client, as_completed
@@ -26,7 +25,7 @@ from indexer.audio.analyse import Skipped, warm_worker, work_for_report
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from indexer.audio.analyse import SongRecord, SoundJob, SoundRecord
+    from indexer.audio.analyse import Refreshed, SongRecord, SoundRecord, WorkItem
 
 IN_FLIGHT_PER_THREAD = 3
 """Files queued per worker thread: enough to keep workers busy, few enough to bound memory."""
@@ -43,12 +42,13 @@ class WarmUp(WorkerPlugin):
 
 
 def analyse_on_cluster(
-    items: Sequence[Path | SoundJob], *, scheduler: str | Client, window_s: float
-) -> Iterator[SongRecord | SoundRecord | Skipped]:
+    items: Sequence[WorkItem], *, scheduler: str | Client, window_s: float
+) -> Iterator[SongRecord | Refreshed | SoundRecord | Skipped]:
     """Analyse ``items`` on the cluster at ``scheduler``, yielding results as they arrive.
 
-    A path is analysed whole, a `SoundJob` only described by the network (see
-    `work_for_report`). ``scheduler`` is an address (``tcp://host:8786``) or an existing client.
+    The workers run what the local pool runs (`work_for_report`): a path is analysed whole, a
+    `RecheckJob` refreshed when its audio is unchanged, a `SoundJob` only described by the
+    network. ``scheduler`` is an address (``tcp://host:8786``) or an existing client.
     """
     own_client = not isinstance(scheduler, Client)
     client = Client(scheduler) if own_client else scheduler
@@ -57,7 +57,7 @@ def analyse_on_cluster(
         threads = max(1, sum(client.nthreads().values()))
         pending = iter(items)
         futures = as_completed()
-        submitted: dict[str, Path | SoundJob] = {}
+        submitted: dict[str, WorkItem] = {}
 
         def submit_next() -> bool:
             item = next(pending, None)

@@ -1,7 +1,9 @@
 """Bulk indexing: scan, compare with the database, analyse what changed, write in batches.
 
 Stages run in one direction: paths -> plan -> analysed records (worker processes) ->
-database rows (this process, in batches) -> vector index. A crash loses at most the batch
+database rows (this process, in batches) -> vector index. A changed file whose row knows its
+audio hash is decoded and hashed first: when only its tags changed, the row is refreshed (file
+state and tags) and the features and embedding stay. A crash loses at most the batch
 in flight: finished batches are committed, and the next run skips them as unchanged and
 syncs the index with the rows.
 
@@ -17,9 +19,9 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -29,21 +31,27 @@ from tqdm import tqdm
 
 from db.repo import FileState
 from indexer.audio.analyse import (
+    RecheckJob,
+    Refreshed,
     Skipped,
     SongRecord,
     SoundJob,
     SoundRecord,
+    WorkItem,
     file_hash,
     load_kernels,
     warm_worker,
     work_for_report,
 )
+from indexer.audio.file_tags import Tags
 from indexer.library import Library
 from indexer.model.spaces import DEFAULT_SPACE
 from indexer.vectors.store import Manifest
 
 T = TypeVar("T")
 R = TypeVar("R")
+AnalysisResult = TypeVar("AnalysisResult", SongRecord, Refreshed)
+Result = SongRecord | Refreshed | SoundRecord | Skipped
 
 # Save the index during long runs too, so a running service sees new songs as they come.
 SYNC_EVERY_S = 60.0
@@ -56,6 +64,8 @@ class IndexReport:
     scanned: int = 0
     added: int = 0
     updated: int = 0
+    refreshed: int = 0
+    """Changed files whose audio was not: row refreshed, nothing analysed again."""
     unchanged: int = 0
     moved: int = 0
     removed: int = 0
@@ -82,10 +92,30 @@ class Plan:
     removed: list[int] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    known_audio: dict[str, str] = field(default_factory=dict)
+    """The row's audio hash of each file to analyse that has one (see `analysis_items`)."""
 
 
-def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) -> Plan:
-    """Compare files on disk with the rows; ``root`` also lets rows under it be removed."""
+@dataclass(frozen=True)
+class KnownFile:
+    """A file whose tags another program already knows (a beets item, say)."""
+
+    path: Path
+    tags: Tags
+
+
+def plan_index(
+    library: Library,
+    paths: Sequence[Path],
+    *,
+    root: Path | None,
+    recheck: Collection[str] = (),
+) -> Plan:
+    """Compare files on disk with the rows; ``root`` also lets rows under it be removed.
+
+    Paths in ``recheck`` are looked at even when their size and mtime match the row: a program
+    that just wrote a file's tags may have put the old modification time back.
+    """
     plan = Plan()
     states = library.file_states()
     on_disk: dict[str, os.stat_result] = {}
@@ -108,9 +138,16 @@ def plan_index(library: Library, paths: Sequence[Path], *, root: Path | None) ->
     gone_ids = {s.id for s in missing}
     for path_str, stat in on_disk.items():
         state = states.get(path_str)
-        if state and state.size_bytes == stat.st_size and state.mtime_ns == stat.st_mtime_ns:
+        if (
+            state
+            and state.size_bytes == stat.st_size
+            and state.mtime_ns == stat.st_mtime_ns
+            and path_str not in recheck
+        ):
             plan.unchanged += 1
             continue
+        if state and state.audio_hash:
+            plan.known_audio[path_str] = state.audio_hash
         path = Path(path_str)
         if state is None and stat.st_size in missing_by_size:
             moved_from = _same_content(path, missing_by_size[stat.st_size])
@@ -130,6 +167,23 @@ def _same_content(path: Path, candidates: list[FileState]) -> FileState | None:
     except OSError:
         return None
     return next((c for c in candidates if c.content_hash == digest), None)
+
+
+def analysis_items(plan: Plan, *, lacking_sound: Collection[str]) -> list[Path | RecheckJob]:
+    """The plan's files as worker items: a `RecheckJob` where a refresh can stand in for analysis.
+
+    That is a changed file whose row knows its audio hash and has the current network
+    description; every other file is analysed whole. A row in ``lacking_sound`` (paths) would
+    still lack the description after a refresh, and a `SoundJob` made from its old size and
+    mtime would find the file changed: analysing it whole fills it in the same run. Each job
+    carries its own hash, so a worker receives one string per file, not the plan's mapping.
+    """
+    items: list[Path | RecheckJob] = []
+    for path in plan.to_analyse:
+        known = plan.known_audio.get(str(path))
+        recheck = known is not None and str(path) not in lacking_sound
+        items.append(RecheckJob(str(path), known) if recheck else path)
+    return items
 
 
 def worker_start_method() -> str:
@@ -153,20 +207,22 @@ def worker_start_method() -> str:
 
 
 def analyse_paths(
-    items: Sequence[Path | SoundJob],
+    items: Sequence[WorkItem],
     *,
     workers: int,
     window_s: float,
     scheduler: str | None = None,
     features: bool = True,
-) -> Iterator[SongRecord | SoundRecord | Skipped]:
+) -> Iterator[Result]:
     """Analyse files on ``workers`` processes (in this process when 1), yielding as they finish.
 
-    A path is analysed whole (`SongRecord`); a `SoundJob` gets only the network's description
-    (`SoundRecord`). ``features=False`` says no item is a path, so workers skip loading the
-    feature kernels. At most a few files per worker are in flight, so memory stays bounded on
-    any library. With ``scheduler`` (a Dask address such as ``tcp://host:8786``) the cluster's
-    workers analyse instead, see :mod:`indexer.ingest.cluster`.
+    A path is analysed whole (`SongRecord`); a `RecheckJob` comes back as a `Refreshed` when
+    its audio did not change, else analysed whole; a `SoundJob` gets only the network's
+    description (`SoundRecord`). ``features=False`` says no item is a path or a `RecheckJob`,
+    so workers skip loading the feature kernels. At most a few files per worker are in
+    flight, so memory stays bounded on any library. With ``scheduler`` (a Dask address such as
+    ``tcp://host:8786``) the cluster's workers analyse instead, see
+    :mod:`indexer.ingest.cluster`.
     """
     if scheduler is not None:
         # Imported here: dask is only needed, and only slow to import, for cluster runs.
@@ -245,18 +301,22 @@ def index_paths(
     on_skip: Callable[[Skipped], None] | None = None,
     scheduler: str | None = None,
     training_progress: Callable[[int, int], None] | None = None,
+    tags: Mapping[str, Tags] | None = None,
+    recheck: Collection[str] = (),
 ) -> IndexReport:
     """Index ``paths``: analyse new and changed files, record moves and removals, sync.
 
-    Unchanged (or moved) files whose row lacks the current network description get that
-    description alone, in the same run. ``scheduler`` sends the work to a Dask cluster
-    instead of local processes. ``training_progress`` hears of the genre model's fits when a
-    fresh data dir trains it (see `Library.prepare`); that and the kernels' warm-up happen
-    before the progress bar starts.
+    Changed files whose audio did not change (a tag write) are refreshed, not analysed again
+    (see `analysis_items`). Unchanged (or moved) files whose row lacks the current network
+    description get that description alone, in the same run. ``scheduler`` sends the work to
+    a Dask cluster instead of local processes. ``tags`` (by path) replace what the files' own
+    tags say; ``recheck``, see `plan_index`. ``training_progress`` hears of the genre model's
+    fits when a fresh data dir trains it (see `Library.prepare`); that and the kernels'
+    warm-up happen before the progress bar starts.
     """
     started = time.monotonic()
     report = IndexReport(scanned=len(paths))
-    plan = plan_index(library, paths, root=root)
+    plan = plan_index(library, paths, root=root, recheck=recheck)
     report.unchanged = plan.unchanged
     report.skipped.extend(plan.skipped)
     for song_id, path, mtime_ns in plan.moved:
@@ -266,10 +326,11 @@ def index_paths(
         report.removed = library.remove_songs(plan.removed)
 
     # Read after the moves, so a moved row is described under its new path.
+    lacking = {s.path: s for s in library.files_missing_embeddings()}
     on_disk = {str(p) for p in paths} - {s.path for s in plan.skipped}
     on_disk -= {str(p) for p in plan.to_analyse}
-    jobs = sound_jobs(s for s in library.files_missing_embeddings() if s.path in on_disk)
-    items: list[Path | SoundJob] = [*plan.to_analyse, *jobs]
+    jobs = sound_jobs(s for path, s in lacking.items() if path in on_disk)
+    items: list[WorkItem] = [*analysis_items(plan, lacking_sound=lacking.keys()), *jobs]
     if items:
         # Fit or load the scaler and genre model and compile the kernels now, so the progress
         # bar's rate and estimate start from the first analysed track.
@@ -278,15 +339,16 @@ def index_paths(
         if scheduler is None:
             load_kernels(features=bool(plan.to_analyse))
         report.prepared_s = time.monotonic() - prepare_started
+    results = analyse_paths(
+        items,
+        workers=workers,
+        window_s=library.settings.window_s,
+        scheduler=scheduler,
+        features=bool(plan.to_analyse),
+    )
     write_results(
         library,
-        analyse_paths(
-            items,
-            workers=workers,
-            window_s=library.settings.window_s,
-            scheduler=scheduler,
-            features=bool(plan.to_analyse),
-        ),
+        labelled(results, tags) if tags else results,
         report,
         total=len(items),
         known=set(library.file_states()),
@@ -350,7 +412,7 @@ def backfill_sounds(
 
 def write_results(
     library: Library,
-    results: Iterable[SongRecord | SoundRecord | Skipped],
+    results: Iterable[Result],
     report: IndexReport,
     *,
     total: int,
@@ -361,12 +423,14 @@ def write_results(
 ) -> None:
     """Write workers' results in batches of ``batch_size``, each batch one commit, and count them.
 
-    ``known`` holds the paths that had rows before the run (an analysed one is "updated").
+    ``known`` holds the paths that had rows before the run (an analysed one is "updated";
+    a `Refreshed` one counts as "refreshed").
     The index is saved every `SYNC_EVERY_S` too, so a running service sees new songs as they
     come. The progress bar's clock starts at the first result, so its rate and estimate leave
     out the workers' start-up. An exception (or Ctrl-C) loses only the batch not yet written.
     """
     songs: list[SongRecord] = []
+    refreshes: list[Refreshed] = []
     sounds: list[SoundRecord] = []
     last_sync = time.monotonic()
 
@@ -379,6 +443,8 @@ def write_results(
                     report.updated += 1
                 else:
                     report.added += 1
+        if refreshes:
+            report.refreshed += library.refresh_songs(refreshes)
         if sounds:
             stored = set(library.store_sounds(sounds))
             for record in sounds:
@@ -388,6 +454,7 @@ def write_results(
                     report.too_short += 1
             report.described += len(stored)
         songs.clear()
+        refreshes.clear()
         sounds.clear()
         if time.monotonic() - last_sync > SYNC_EVERY_S:
             library.sync_indexes()
@@ -410,12 +477,53 @@ def write_results(
                 if on_skip:
                     on_skip(result)
                 continue
-            (songs if isinstance(result, SongRecord) else sounds).append(result)
+            if isinstance(result, SongRecord):
+                songs.append(result)
+            elif isinstance(result, Refreshed):
+                refreshes.append(result)
+            else:
+                sounds.append(result)
             done += 1
-            if len(songs) + len(sounds) >= batch_size:
+            if len(songs) + len(refreshes) + len(sounds) >= batch_size:
                 flush()
             bar.set_postfix(ok=done, skipped=len(report.skipped))
         flush()
     finally:
         if bar is not None:
             bar.close()
+
+
+def labelled(results: Iterable[Result], tags: Mapping[str, Tags]) -> Iterator[Result]:
+    """``results`` with each analysed or refreshed file labelled with its ``tags`` (by path).
+
+    A `SoundRecord` keeps its row's labels: its file is unchanged, so nothing asked for it.
+    """
+    for result in results:
+        if isinstance(result, SongRecord | Refreshed) and result.path in tags:
+            result = with_tags(result, tags[result.path])
+        yield result
+
+
+def with_tags(result: AnalysisResult, tags: Tags) -> AnalysisResult:
+    """``result`` labelled with ``tags``; a duration the tags do not know stays the decoder's."""
+    return replace(
+        result,
+        title=tags.title,
+        artist=tags.artist,
+        album=tags.album,
+        duration_s=tags.duration_s if tags.duration_s else result.duration_s,
+    )
+
+
+def index_known_files(library: Library, files: Sequence[KnownFile], **options) -> IndexReport:
+    """Index files another program already found and tagged: no scan, its tags win.
+
+    The same run as `index_paths` (unchanged files skipped, tag-only changes refreshed, the
+    index synced), over exactly these files; ``options`` are `index_paths`'s.
+    """
+    return index_paths(
+        library,
+        [f.path for f in files],
+        tags={str(f.path): f.tags for f in files},
+        **options,
+    )

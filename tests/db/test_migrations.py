@@ -107,3 +107,35 @@ def test_bulk_insert_and_keyset_listing(db_url: str) -> None:
         assert repo.get_song(session, seen[7]).feature_vector[0] == 7.0
         assert repo.get_song(session, seen[0]).updated_at is not None
     engine.dispose()
+
+
+def test_revision_0005_adds_the_audio_hash_after_the_sound_space_and_keeps_rows(
+    db_url: str,
+) -> None:
+    engine = create_db_engine(db_url)
+    upgrade(engine, "0004")
+    row = {
+        "path": "/m/a.wav",
+        "content_hash": "0" * 64,
+        "size_bytes": 1,
+        "mtime_ns": 1,
+        "title": "a",
+        "duration_s": 30.0,
+        "features": features_to_bytes(np.zeros(57)),
+        "embedding_version": "v",
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(Song.__table__).values(row))
+    upgrade(engine, "0005")
+    assert "audio_hash" in {c["name"] for c in inspect(engine).get_columns("songs")}
+    with Session(engine) as session:
+        (state,) = repo.file_states(session).values()
+        assert state.audio_hash is None  # learnt at the file's next analysis or backfill
+        assert repo.get_song(session, state.id).embedding_version == "v"
+    downgrade(engine, "0004")
+    columns = {c["name"] for c in inspect(engine).get_columns("songs")}
+    assert "audio_hash" not in columns
+    assert "embedding_version" in columns
+    engine.dispose()

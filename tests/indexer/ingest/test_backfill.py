@@ -14,8 +14,10 @@ from sqlalchemy import insert
 
 from db.models import Song
 from db.session import create_db_engine, upgrade
-from indexer.audio.analyse import SoundRecord, analyse_file
+from indexer.audio.analyse import SongRecord, SoundRecord, analyse_file, audio_hash
+from indexer.audio.decode import decode_window
 from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM, STORED_TAGS
+from indexer.audio.features import SR
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
 from indexer.ingest.pipeline import (
@@ -30,7 +32,7 @@ from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.settings import Settings
 from indexer.vectors.store import read_manifest
-from tests.helpers import old_song_row, write_tone
+from tests.helpers import old_song_row, write_tags, write_tone
 
 # Long enough for one of the network's 3-s patches; a 1.5-s clip is too short for it.
 LONG_S = 3.2
@@ -79,10 +81,13 @@ def test_upgrade_from_0003_then_backfill_fills_rows_and_keeps_features(
             assert song.embedding_vector.shape == (STORED_DIM,)
             assert song.tag_vector.shape == (STORED_TAGS,)
             # What one full analysis of the file stores: the same window, the same networks.
-            whole = analyse_file(path, window_s=settings.window_s).sound
-            assert whole is not None
-            np.testing.assert_allclose(song.embedding_vector, whole.embedding, atol=1e-5)
-            np.testing.assert_allclose(song.tag_vector, whole.tags, atol=1e-6)
+            whole = analyse_file(path, window_s=settings.window_s)
+            assert isinstance(whole, SongRecord)
+            assert whole.sound is not None
+            np.testing.assert_allclose(song.embedding_vector, whole.sound.embedding, atol=1e-5)
+            np.testing.assert_allclose(song.tag_vector, whole.sound.tags, atol=1e-6)
+            # The row learns its window's audio hash, so a later tag edit only refreshes it.
+            assert song.audio_hash == whole.audio_hash
         manifest = read_manifest(settings.index_dir)
         assert manifest is not None
         assert manifest.count == 3
@@ -211,3 +216,22 @@ def test_health_says_whether_the_sound_space_is_complete(
     body = client.get("/api/health").get_json()
     assert body["sound_space"] == {"complete": True, "missing": 0}
     assert body["songs"] == 2
+
+
+def test_a_retagged_song_without_the_sound_description_is_analysed_whole(
+    tmp_path: Path, library: Library
+) -> None:
+    path = write_tone(tmp_path / "music" / "tone300.flac", freq_hz=300, seconds=LONG_S)
+    window = decode_window(path, sr=SR, window_s=library.settings.window_s)
+    library.insert_songs_bulk([old_song_row(path, 0) | {"audio_hash": audio_hash(window)}])
+    write_tags(path, title="Retagged")
+
+    # Same samples, but a refresh would leave the row without its description: analysed whole.
+    report = index_paths(library, [path])
+    assert (report.updated, report.refreshed, report.described) == (1, 0, 0)
+    song = library.resolve_song(str(path))
+    assert song.title == "Retagged"
+    assert song.embedding_version == EMBEDDING_VERSION
+    assert song.embedding is not None
+    assert song.features != old_song_row(path, 0)["features"]
+    assert library.count_missing_embeddings() == 0

@@ -11,13 +11,22 @@ import pytest
 from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
-from indexer.audio.analyse import SongRecord
+from indexer.audio.analyse import (
+    RecheckJob,
+    Refreshed,
+    SongRecord,
+    SoundJob,
+    SoundRecord,
+    audio_hash,
+)
+from indexer.audio.decode import decode_window
+from indexer.audio.features import SR
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
 from indexer.ingest.cluster import analyse_on_cluster
 from indexer.library import Library
 from indexer.settings import Settings
-from tests.helpers import write_tone
+from tests.helpers import write_tags, write_tone
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +92,28 @@ def test_files_of_a_lost_worker_are_retried(cluster: LocalCluster, tmp_path: Pat
 
     assert all(isinstance(r, SongRecord) for r in results), results
     assert sorted(r.path for r in results) == sorted(str(p) for p in paths)
+
+
+def test_the_cluster_runs_every_kind_of_work_item(cluster: LocalCluster, tmp_path: Path) -> None:
+    new, retagged, unchanged = (
+        write_tone(tmp_path / f"tone{f}.flac", freq_hz=f, seconds=3.2) for f in (220, 330, 440)
+    )
+    known = audio_hash(decode_window(retagged, sr=SR, window_s=30.0))
+    write_tags(retagged, title="Retagged")
+    stat = unchanged.stat()
+    items = [
+        new,
+        RecheckJob(str(retagged), known),
+        SoundJob(7, str(unchanged), stat.st_size, stat.st_mtime_ns),
+    ]
+    with Client(cluster) as client:
+        results = {r.path: r for r in analyse_on_cluster(items, scheduler=client, window_s=30.0)}
+
+    assert isinstance(results[str(new)], SongRecord)
+    refreshed = results[str(retagged)]
+    assert isinstance(refreshed, Refreshed)
+    assert (refreshed.title, refreshed.audio_hash) == ("Retagged", known)
+    described = results[str(unchanged)]
+    assert isinstance(described, SoundRecord)
+    assert described.sound is not None
+    assert described.audio_hash == audio_hash(decode_window(unchanged, sr=SR, window_s=30.0))

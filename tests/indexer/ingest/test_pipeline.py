@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from indexer.audio.file_tags import Tags
 from indexer.ingest import pipeline
-from indexer.ingest.pipeline import index_paths, plan_index
+from indexer.ingest.pipeline import KnownFile, index_known_files, index_paths, plan_index
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.model.spaces import FEATURES, SOUND
 from indexer.vectors.store import load_index
-from tests.helpers import write_tone
+from tests.helpers import write_tags, write_tone
 
 
 @pytest.fixture
@@ -61,6 +62,49 @@ def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Pat
     states = library.file_states()
     assert sorted(Path(p).name for p in states) == ["moved.flac", "new.wav", "tone220.wav"]
     assert sorted(index.ids().tolist()) == sorted(s.id for s in states.values())
+
+
+def test_a_tag_edit_refreshes_the_row_without_analysing_again(
+    library: Library, music: Path
+) -> None:
+    flac = music / "a" / "tone440.flac"
+    index_paths(library, [flac])
+    before = library.resolve_song(str(flac))
+    write_tags(flac, title="Retagged", artist="Someone")
+    report = index_paths(library, [flac])
+    assert (report.added, report.updated, report.refreshed) == (0, 0, 1)
+    after = library.get_song(before.id)
+    assert (after.title, after.artist) == ("Retagged", "Someone")
+    assert (after.size_bytes, after.mtime_ns) == (flac.stat().st_size, flac.stat().st_mtime_ns)
+    assert after.content_hash != before.content_hash
+    assert (after.features, after.audio_hash) == (before.features, before.audio_hash)
+    # The network's columns and the genre were not touched either.
+    assert (after.embedding, after.tag_probabilities, after.embedding_version) == (
+        before.embedding,
+        before.tag_probabilities,
+        before.embedding_version,
+    )
+    assert (after.genre, after.genre_probabilities) == (before.genre, before.genre_probabilities)
+
+    # New audio under the same tags is analysed again.
+    write_tone(flac, freq_hz=1200, seconds=2.0)
+    write_tags(flac, title="Retagged", artist="Someone")
+    report = index_paths(library, [flac])
+    assert (report.updated, report.refreshed) == (1, 0)
+    assert library.get_song(before.id).audio_hash != before.audio_hash
+
+
+def test_known_tags_win_and_recheck_looks_again(library: Library, music: Path) -> None:
+    flac = music / "a" / "tone440.flac"
+    known = KnownFile(flac, Tags(title="From beets", artist="B", album="C", duration_s=2.0))
+    assert index_known_files(library, [known]).added == 1
+    assert library.resolve_song(str(flac)).title == "From beets"
+    # Same size and mtime: skipped, unless the caller knows it wrote the file.
+    renamed = KnownFile(flac, Tags(title="Renamed", artist="B", album="C", duration_s=2.0))
+    assert index_known_files(library, [renamed]).unchanged == 1
+    report = index_known_files(library, [renamed], recheck={str(flac)})
+    assert report.refreshed == 1
+    assert library.resolve_song(str(flac)).title == "Renamed"
 
 
 def test_files_outside_the_root_are_left_alone(
