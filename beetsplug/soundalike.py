@@ -161,10 +161,11 @@ class SoundalikePlugin(BeetsPlugin):
             raise UserError("-k must be at least 1")
         library = self.library()
         seeds = self.seed_ids(lib, args)
+        space = library.answering_space(None, seeds=seeds)
         best: dict[int, tuple[float, str]] = {}
         for seed in seeds:
             # Extra neighbours: some may be other seeds, or songs beets does not hold.
-            _, found = library.similar_to_song(seed, k=3 * k + len(seeds))
+            _, found = library.similar_to_song(seed, k=3 * k + len(seeds), space=space)
             for hit in found:
                 if hit.song.id not in seeds and hit.score > best.get(hit.song.id, (-2.0, ""))[0]:
                     best[hit.song.id] = (hit.score, hit.song.path)
@@ -195,7 +196,10 @@ class SoundalikePlugin(BeetsPlugin):
         library = self.library()
         seeds = self.seed_ids(lib, args)
         try:
-            mix = build_playlist(library, seeds, length=length, max_per_artist=cap or None)
+            space = library.answering_space(None, seeds=seeds)
+            mix = build_playlist(
+                library, seeds, length=length, max_per_artist=cap or None, space=space
+            )
         except IndexerError as exc:
             raise UserError(str(exc)) from exc
         songs = [entry.song for entry in mix.entries]
