@@ -30,6 +30,7 @@ from indexer.ingest.pipeline import (
 )
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
+from indexer.model.spaces import FEATURES, SOUND
 from indexer.settings import Settings
 from indexer.vectors.store import read_manifest
 from tests.helpers import old_song_row, write_tags, write_tone
@@ -88,9 +89,12 @@ def test_upgrade_from_0003_then_backfill_fills_rows_and_keeps_features(
             np.testing.assert_allclose(song.tag_vector, whole.sound.tags, atol=1e-6)
             # The row learns its window's audio hash, so a later tag edit only refreshes it.
             assert song.audio_hash == whole.audio_hash
-        manifest = read_manifest(settings.index_dir)
+        manifest = read_manifest(library.index_dir(FEATURES))
         assert manifest is not None
         assert manifest.count == 3
+        sound = read_manifest(library.index_dir(SOUND))
+        assert sound is not None
+        assert (sound.count, sound.missing) == (2, 0)
 
         again = backfill_sounds(library)
         assert (again.scanned, again.described) == (0, 0)  # the short clip is not retried

@@ -40,11 +40,13 @@ def test_index_reports_broken_files_and_indexes_the_rest(library: Library, music
     assert report.added == 3
     assert sorted(Path(s.path).name for s in report.skipped) == ["corrupt.mp3", "readme.wav"]
     assert all(s.reason for s in report.skipped)
-    # Clips of 1.5 to 2.5 s: too short for the network, in the features space only.
+    # Clips of 1.5 to 2.5 s: too short for the network, in the features space only. They are
+    # recorded as too short under this recipe, not awaited: the sound space misses none.
     index, manifest = load_index(library.index_dir(FEATURES))
     assert len(index) == 3 == manifest.count
     assert report.manifests[SOUND].count == 0
-    assert report.manifests[SOUND].missing == 3
+    assert report.manifests[SOUND].missing == 0
+    assert library.answering_space(None) == FEATURES  # no song has a sound vector
 
 
 def test_rerun_skips_unchanged_and_picks_up_changes(library: Library, music: Path) -> None:
