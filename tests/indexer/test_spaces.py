@@ -53,8 +53,11 @@ def test_songs_without_a_current_embedding_are_absent_from_sound(
     library: Library,
 ) -> None:
     ids = write(library, without=(4,))
-    # Song 5 was described by an older network: its embedding does not count.
+    # Song 4 was indexed before the network (no version: a record without a description is
+    # otherwise stored as "too short for this recipe"); song 5 was described by an older
+    # network. Neither embedding counts.
     with library.write_session() as session, session.begin():
+        session.execute(update(Song).where(Song.id == ids[4]).values(embedding_version=None))
         session.execute(update(Song).where(Song.id == ids[5]).values(embedding_version="old"))
     library.sync_indexes()
     assert library.count_missing_embeddings() == 2
@@ -77,6 +80,13 @@ def test_songs_without_a_current_embedding_are_absent_from_sound(
     assert library.count_missing_embeddings() == 0
     assert library.answering_space(None) == SOUND
     assert library.sync_index(space=SOUND).count == 6
+
+    # A song too short for the network is not awaited, but a query from it answers from features.
+    library.write_songs(space_records(without=(0,), only=(0,)))
+    assert library.count_missing_embeddings() == 0
+    assert library.answering_space(None) == SOUND
+    assert library.answering_space(None, seeds=[ids[0]]) == FEATURES
+    assert library.answering_space(None, seeds=[ids[1]]) == SOUND
 
 
 def test_an_unknown_space_is_refused(library: Library) -> None:

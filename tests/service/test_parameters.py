@@ -61,7 +61,7 @@ def test_document_and_command_line_take_the_declared_limits(app: Flask) -> None:
         if parameter.default not in (None, ()):
             assert schema["default"] == option.default == parameter.default
         checked.append(parameter)
-    assert len(checked) == len(EVERY) == 18
+    assert len(checked) == len(EVERY) == 19
     assert http["tag"]["schema"]["items"]["enum"] == list(TAG_VOCABULARY)
 
 

@@ -31,9 +31,11 @@ def test_playlist_as_json(app: Flask, filled: list[int]) -> None:
     assert [song["seed"] for song in body["songs"]] == [True, True] + [False] * 10
     artists = [song["artist"] for song in body["songs"]]
     assert max(artists.count(a) for a in artists) <= 4
-    # The same walk as the command line's.
+    # The same walk as the command line's, in the space the answer names (these table rows
+    # have no audio, so no sound vectors: features).
     library = app.extensions["soundalike"].library
-    walk = build_playlist(library, seeds, length=12, max_per_artist=4)
+    assert body["space"] == library.answering_space(None, seeds=seeds) == "features"
+    walk = build_playlist(library, seeds, length=12, max_per_artist=4, space=body["space"])
     assert ids == [entry.song.id for entry in walk.entries]
     assert body["songs"][2]["audio_url"] == f"/api/songs/{ids[2]}/audio"
     assert body["smoothness"] == pytest.approx(walk.smoothness, abs=1e-5)
@@ -42,11 +44,11 @@ def test_playlist_as_json(app: Flask, filled: list[int]) -> None:
 
 def test_playlist_steers_away_from_not(app: Flask, filled: list[int]) -> None:
     library = app.extensions["soundalike"].library
-    index, _ = library.load_index()
+    space = library.answering_space(None, seeds=filled)
+    index, _ = library.load_index(space=space)
     songs = library.get_songs(filled)
-    vectors = dict(
-        zip(filled, library.song_vectors([songs[i] for i in filled], index), strict=True)
-    )
+    found = library.song_vectors([songs[i] for i in filled], index, space=space)
+    vectors = dict(zip(filled, found, strict=True))
     seed = filled[0]
     with app.test_client() as client:
         plain = client.post("/api/playlists", json={"seeds": [seed], "length": 8}).get_json()

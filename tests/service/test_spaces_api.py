@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
+from db.models import Song
 from indexer.library import Library
 from tests.helpers import multipart, space_records, write_tone
 
@@ -24,8 +26,17 @@ def library_of(app: Flask) -> Library:
 
 
 def fill(app: Flask, *, without: tuple[int, ...] = ()) -> list[int]:
+    """The six songs; those at ``without`` as rows indexed before the network (no embedding,
+    no version: awaiting `soundalike backfill`)."""
     library = library_of(app)
     ids = library.write_songs(space_records(without=without))
+    if without:
+        with library.write_session() as session, session.begin():
+            session.execute(
+                update(Song)
+                .where(Song.id.in_([ids[i] for i in without]))
+                .values(embedding_version=None)
+            )
     library.sync_indexes()
     return ids
 
