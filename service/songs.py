@@ -18,6 +18,7 @@ from db.repo import ListingKey, SongRow
 from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import expand_paths
+from indexer.model.spaces import FEATURES
 from indexer.model.tags import top_tags
 from indexer.vectors.store import Manifest
 from service import schemas
@@ -119,8 +120,9 @@ def health() -> Response:
     complete (``missing`` is 0), ``soundalike backfill`` or the next ``index`` has work to do.
     """
     st = state()
-    # The index a query that names no space answers from.
-    index, manifest = st.index(st.answering_space(None))
+    # Indexing is measured on the features index, which holds every song (the sound index
+    # leaves out clips too short for the network).
+    index, manifest = st.index(FEATURES)
     songs = st.library.count_songs()
     return jsonify(
         {
