@@ -13,8 +13,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
+from indexer.limits import MAX_IDS
 from indexer.model.tags import TAG_VOCABULARY
-from indexer.recommend.options import MAX_IDS, Parameter, known_genres
+from indexer.recommend.options import Parameter, known_genres
 from service.state import state
 
 # Ids are 32-bit integers in PostgreSQL. A larger id is well formed but names no song, so the

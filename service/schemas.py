@@ -18,11 +18,12 @@ from typing import Any
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from indexer.limits import MAX_K, MAX_PAGE, MAX_PATH_STEPS, MAX_PLAYLIST_LENGTH
 from indexer.model.spaces import SPACES
 from indexer.model.tags import KINDS
 from indexer.recommend.candidates import NEGATIVE_WEIGHT, SEED_MODES
 from indexer.recommend.explain import GROUPS
-from indexer.recommend.options import MAX_K, RERANK, SEEDS, SPACE, K
+from indexer.recommend.options import RERANK, SEEDS, SPACE, K
 from indexer.walks.path import DIRECTIONS
 from service.query_fields import (
     choice,
@@ -35,10 +36,7 @@ from service.query_fields import (
     text,
 )
 
-MAX_LIMIT = 500
 MAX_OFFSET = 10**9
-MAX_STEPS = 100
-MAX_PLAYLIST_LENGTH = 500
 PLAYLIST_FORMATS = ("json", "m3u8")
 # Why re-ranking may leave a candidate out (indexer.rerank).
 DROP_REASONS = (
@@ -92,7 +90,7 @@ class SongListQuery(Schema):
         # PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
         validators=[validate.Regexp(r"^[^\x00]*$", error="q must not contain NUL characters")],
     )
-    limit = integer("limit", "page size", low=1, high=MAX_LIMIT, default=50)
+    limit = integer("limit", "page size", low=1, high=MAX_PAGE, default=50)
     offset = integer("offset", "rows to skip", low=0, high=MAX_OFFSET, default=0)
     cursor = text("cursor", "next_cursor of the previous page (keyset paging; not with offset)")
 
@@ -132,7 +130,7 @@ class PathQuery(Schema):
 
     start = integer("from", "id of the first song", low=0, required=True, data_key="from")
     end = integer("to", "id of the last song", low=0, required=True, data_key="to")
-    steps = integer("steps", "most moves (songs - 1)", low=1, high=MAX_STEPS, default=10)
+    steps = integer("steps", "most moves (songs - 1)", low=1, high=MAX_PATH_STEPS, default=10)
     direction = choice(
         "direction",
         "keep the raw tempo feature falling or rising along the path",

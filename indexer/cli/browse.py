@@ -13,11 +13,12 @@ import numpy as np
 from indexer.audio.feature_columns import FEATURE_NAMES
 from indexer.cli.context import EXIT_SKIPPED, display_song, display_tags, library_of, settings_of
 from indexer.errors import FileError
+from indexer.limits import MAX_PAGE
 
 
 @click.command("songs")
 @click.option("-q", "query", default=None, help="Text in title, artist or album.")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=50, show_default=True)
 @click.pass_context
 def songs_cmd(ctx: click.Context, query: str | None, limit: int) -> None:
     """List songs with their ids, genres and top tags."""

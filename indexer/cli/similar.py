@@ -18,6 +18,7 @@ from db.models import Song
 from indexer.cli.context import display_song, display_tags, library_of
 from indexer.errors import IndexerError, ParameterError
 from indexer.library import Library
+from indexer.limits import MAX_IDS
 from indexer.model.tags import normalize_tags, split_tags, top_tags
 from indexer.recommend.candidates import (
     Context,
@@ -27,7 +28,6 @@ from indexer.recommend.candidates import (
 )
 from indexer.recommend.hub_scores import HubCache
 from indexer.recommend.options import (
-    MAX_IDS,
     RERANK,
     SEEDS,
     SPACE,

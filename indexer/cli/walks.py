@@ -11,6 +11,7 @@ from db.models import Song
 from indexer.cli.context import display_song, library_of
 from indexer.cli.similar import click_option
 from indexer.errors import IndexerError
+from indexer.limits import MAX_K, MAX_PATH_STEPS, MAX_PLAYLIST_LENGTH
 from indexer.recommend.options import SPACE
 from indexer.walks.m3u import write_m3u8
 from indexer.walks.path import DIRECTIONS, find_path
@@ -47,10 +48,12 @@ space_option = click_option(SPACE)
     "profile",
     help="Also start from the songs that best match these tags (comma-separated).",
 )
-@click.option("--length", type=click.IntRange(1, 10000), default=25, show_default=True)
+@click.option(
+    "--length", type=click.IntRange(1, MAX_PLAYLIST_LENGTH), default=25, show_default=True
+)
 @click.option(
     "--max-per-artist",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_K),
     help="At most this many songs by one artist, seeds included (default: no cap).",
 )
 @space_option
@@ -132,7 +135,7 @@ def playlist_cmd(
 @click.command("path")
 @click.argument("start")
 @click.argument("end")
-@click.option("--steps", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(1, MAX_PATH_STEPS), default=10, show_default=True)
 @click.option("--direction", type=click.Choice(DIRECTIONS), help="Keep the tempo moving one way.")
 @space_option
 @out_option

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from db.models import Song
 from indexer.library import Library
+from indexer.limits import MAX_IDS
 from indexer.radio.listening import Listening
 from indexer.recommend.candidates import NEGATIVE_WEIGHT, Context, recommend_for_seeds
-from indexer.recommend.options import MAX_IDS
 from indexer.recommend.rerank import RerankOptions
 from indexer.vectors.index import VectorIndex
 from indexer.walks.playlist import ArtistCap

@@ -6,9 +6,7 @@ help. The service turns the declaration into its request schemas, which validate
 write the OpenAPI document; the command line turns it into click options. So both accept the
 same values, and `neighbour_query` turns the parsed values into what `recommend` takes.
 
-The limits are the ones a listener would expect of a music tool: up to `MAX_K` neighbours, caps
-of at most `MAX_K` songs per artist or album (a larger cap never binds), tempi in 0–1000 BPM,
-durations up to `MAX_DURATION_S`, at most `MAX_IDS` song ids per list.
+The limits come from `indexer.limits`, which the other routes and commands share.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from indexer.limits import MAX_DURATION_S, MAX_K, MAX_TEMPO_BPM
 from indexer.model.genre_labels import UNCERTAIN
 from indexer.model.spaces import DEFAULT_SPACE, FEATURES, SOUND, SPACES
 from indexer.model.tags import normalize_tags, split_tags
@@ -28,12 +27,6 @@ from indexer.recommend.rerank import RerankOptions
 # model's labels, known only once a library is open: see `known_genres`), "tags" (names from
 # `indexer.model.tags.TAG_VOCABULARY`, repeated or comma-separated).
 Kind = Literal["int", "number", "flag", "ids", "choice", "genre", "tags"]
-
-MAX_K = 100
-MAX_IDS = 100
-MAX_TEMPO_BPM = 1000.0
-# About eleven days: far longer than any track, so the bound only refuses nonsense.
-MAX_DURATION_S = 1e6
 
 
 @dataclass(frozen=True)

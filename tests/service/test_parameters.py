@@ -11,8 +11,9 @@ from flask.testing import FlaskClient
 
 from indexer.cli import main
 from indexer.cli.similar import similar_cmd
+from indexer.limits import MAX_IDS, MAX_K, MAX_PAGE, MAX_PATH_STEPS, MAX_PLAYLIST_LENGTH
 from indexer.model.tags import TAG_VOCABULARY
-from indexer.recommend.options import MAX_IDS, RERANK, SEEDS, SPACE, K, Parameter
+from indexer.recommend.options import RERANK, SEEDS, SPACE, K, Parameter
 from indexer.settings import Settings
 
 EVERY = (K, SPACE, *SEEDS, *RERANK)
@@ -213,3 +214,48 @@ def test_every_neighbour_command_takes_the_declared_spaces(
     known = runner.invoke(main, [command, *songs, "--space", "features"], env=env)
     assert known.exit_code == 1
     assert "no song with id or path '1'" in known.output
+
+
+# (command and its arguments, option, HTTP request taking the same value as {}, the limit)
+OTHER_EDGES = [
+    (["songs"], "--limit", ("get", "/api/songs?limit={}"), MAX_PAGE),
+    (["path", "1", "2"], "--steps", ("get", "/api/path?from=1&to=2&steps={}"), MAX_PATH_STEPS),
+    (["playlist", "1"], "--length", ("post", {"seeds": [1], "length": "{}"}), MAX_PLAYLIST_LENGTH),
+    (
+        ["playlist", "1"],
+        "--max-per-artist",
+        ("post", {"seeds": [1], "max_per_artist": "{}"}),
+        MAX_K,
+    ),
+]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("command", "flag", "request_", "limit"), OTHER_EDGES)
+def test_listings_and_walks_share_their_limits(
+    client: FlaskClient,
+    runner: CliRunner,
+    settings: Settings,
+    command: list[str],
+    flag: str,
+    request_: tuple[str, Any],
+    limit: int,
+) -> None:
+    env = {"SOUNDALIKE_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url}
+
+    def cli(value: int) -> int:
+        return runner.invoke(main, [*command, flag, str(value)], env=env).exit_code
+
+    def http(value: int) -> int:
+        method, template = request_
+        if method == "get":
+            return client.get(template.format(value)).status_code
+        body = {key: (value if item == "{}" else item) for key, item in template.items()}
+        return client.post("/api/playlists", json=body, headers=AUTH).status_code
+
+    # The library is empty: a value inside the limit gets past validation (and finds no song,
+    # or an empty listing), one past it is refused by both (HTTP 400, usage error 2).
+    assert http(limit + 1) == 400
+    assert cli(limit + 1) == 2
+    assert http(limit) != 400
+    assert cli(limit) != 2
