@@ -50,7 +50,7 @@ def main() -> None:
 
     clips = [(p.name, decode_window(p, sr=SR, window_s=30.0).y) for p in args.clips]
     # Warm-up: numba compilation (or loading from numba's cache) and FFT plans, for both. Ours
-    # goes first so its time includes loading the kernels it shares with librosa.
+    # goes first, so its time includes importing numba, which librosa's kernels then reuse.
     t0 = time.perf_counter()
     if not args.no_kernel:
         load_median_kernel()
