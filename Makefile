@@ -7,18 +7,27 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test lint format docs bench clean
+.PHONY: help install runtime browser run test lint format docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
+# Two stamps: `make run` needs only the runtime (what `pip install .` gives a user); the tests,
+# linters and librosa's reference come on top of it, in the same environment. Editing
+# pyproject.toml redoes the runtime stamp, which redoes the dev one the next time it is needed.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed ## Create the virtual environment and install Soundalike into it
+install: $(VENV)/.installed-dev ## Create the virtual environment and install Soundalike with its test tools
+
+runtime: $(VENV)/.installed ## Create the virtual environment and install Soundalike alone, as users get it
 
 # The page's tests drive Debian's chromium through Playwright; never a downloaded browser. The
 # radio's tests start Debian's mpd (never as a service: each test runs its own).
@@ -33,7 +42,7 @@ browser: ## Install Debian's chromium and mpd for the page's and radio's tests (
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-run: install ## Index the bundled demo library (SQLite) and serve it on http://$(HOST):$(PORT)/
+run: runtime ## Index the bundled demo library (SQLite) and serve it on http://$(HOST):$(PORT)/
 	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike index demo/library
 	env -u DATABASE_URL SOUNDALIKE_DATA_DIR=$(DATA_DIR) $(BIN)/soundalike serve --host $(HOST) --port $(PORT)
 

@@ -8,7 +8,9 @@ warm-up, alternating clip by clip so that load from other processes hits both al
 per-clip medians, their ratio and the largest relative difference between the two results, and
 the cost of the first call (numba kernels), which the per-clip times leave out.
 The process is pinned to one CPU and BLAS/numba are limited to one thread. Ours uses the compiled
-median, as indexing does; ``--no-kernel`` times it as ``soundalike features`` runs it on one file.
+median when numba is installed (the ``fast`` extra; librosa brings it in ``dev``), as indexing
+does; ``--no-kernel`` times bottleneck's, as ``soundalike features`` and an install without
+numba run it.
 """
 
 from __future__ import annotations
@@ -41,14 +43,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clips", type=Path, nargs="*", default=DEFAULT_CLIPS)
-    parser.add_argument("--no-kernel", action="store_true", help="numpy's median, not numba's")
+    parser.add_argument("--no-kernel", action="store_true", help="bottleneck's median, not numba's")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     clips = [(p.name, decode_window(p, sr=SR, window_s=30.0).y) for p in args.clips]
     # Warm-up: numba compilation (or loading from numba's cache) and FFT plans, for both. Ours
-    # goes first so its time includes loading the kernels it shares with librosa.
+    # goes first, so its time includes importing numba, which librosa's kernels then reuse.
     t0 = time.perf_counter()
     if not args.no_kernel:
         load_median_kernel()

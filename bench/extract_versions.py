@@ -3,11 +3,12 @@
     python -m bench.extract_versions --baseline CHECKOUT [--runs 3] [--repeats 3] [--clips ...]
 
 Each run is a fresh process on one CPU with one BLAS thread that imports the extractor from one
-checkout's code (the baseline, this one with the compiled median as indexing loads it, this one
-without it as ``soundalike features`` runs it), warms up on the first clip, and reports the best
-of ``--repeats`` CPU times (``time.process_time``) per clip. Runs alternate between the variants,
-so load from other processes hits them alike; CPU time, unlike wall time, does not grow with
-other people's jobs waiting for the same core. Prints the median over runs per clip.
+checkout's code (the baseline; this one with the compiled median as indexing loads it; this one
+with bottleneck's median, as ``soundalike features`` and an install without numba run it), warms
+up on the first clip, and reports the best of ``--repeats`` CPU times (``time.process_time``)
+per clip. Runs alternate between the variants, so load from other processes hits them alike;
+CPU time, unlike wall time, does not grow with other people's jobs waiting for the same core.
+Prints the median over runs per clip.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main() -> None:
     variants = {
         "baseline": (options.baseline.resolve(), "kernel"),
         "now, compiled median": (ROOT, "kernel"),
-        "now, numpy median": (ROOT, "numpy"),
+        "now, bottleneck median": (ROOT, "bottleneck"),
     }
     cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     clips = [str(p.resolve()) for p in options.clips]

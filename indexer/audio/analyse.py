@@ -271,7 +271,7 @@ KERNEL_LOCK_TIMEOUT_S = 600.0
 def kernel_lock_path() -> Path:
     """The lock that serializes compiling numba's kernels in one Python environment.
 
-    numba writes its on-disk cache (beside librosa's modules) without locking: two processes
+    numba writes its on-disk cache (beside the compiled module) without locking: two processes
     compiling the same kernel at once, as fresh workers do on a new install, can leave an index
     that points into the other's data file, and every later process that loads it crashes with a
     segmentation fault. One lock per environment (``sys.prefix``) makes the first process compile
@@ -282,19 +282,19 @@ def kernel_lock_path() -> Path:
 
 
 def load_kernels(*, features: bool = True) -> None:
-    """Compile, or load from numba's cache, every kernel the extractor calls, on 1 s of noise.
+    """Load what the first file would otherwise pay for: the compiled median, the networks.
 
-    The first call of each numba kernel in a process costs far more than a file's analysis;
-    paying it here keeps it out of the first file's time. Also loads the network's sessions.
-    The compiled median is worth its load time only over many files, so it is loaded here, for
-    indexing, and not by the extractor itself. ``features=False`` loads the sessions alone, for
-    runs that only describe sound (backfill).
+    The compiled median (numba, when the ``fast`` extra is installed) is worth its load time
+    only over many files, so it is loaded here, for indexing, and not by the extractor itself;
+    without numba the extractor keeps bottleneck's median. One extraction of 1 s of noise then
+    builds the filter banks and FFT plans. ``features=False`` loads the network's sessions
+    alone, for runs that only describe sound (backfill).
     """
     if features:
-        noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
         with file_lock(kernel_lock_path(), timeout_s=KERNEL_LOCK_TIMEOUT_S):
             load_median_kernel()
-            extract_features(y=noise, sr=SR)
+        noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
+        extract_features(y=noise, sr=SR)
     load_session()
 
 

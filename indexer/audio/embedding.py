@@ -223,12 +223,14 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
             f"{y.size / SR:.2f} s of audio, the network needs at least {MIN_DURATION_S:.3f} s",
         )
     # Imported here: the neighbour commands reach this module's constants through the spaces
-    # (indexer.model.spaces), and librosa with its numba kernels costs a second to import.
-    import librosa
+    # (indexer.model.spaces) and need no FFT.
+    from indexer.audio import spectral
 
-    mel = librosa.feature.melspectrogram(
-        y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
-    )
+    # librosa.feature.melspectrogram(y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH,
+    # n_mels=N_MELS) with its defaults (centred, zero-padded, Hann window, power 2, Slaney mels),
+    # the front end musicnn was trained with, in the same arithmetic without librosa's imports.
+    D = spectral.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, pad_mode="constant")
+    mel = spectral.melspectrogram(S=np.abs(D) ** 2, sr=SR, n_mels=N_MELS)
     # musicnn stored its spectrograms as float16; the rounding is part of what it was trained on.
     # Power beyond float16's range (only from signals far above full scale) is held at its top
     # rather than becoming inf. The product is taken in float32: in float16 it overflows above

@@ -179,9 +179,7 @@ def _chroma(power: np.ndarray, sr: int) -> np.ndarray:
 
 def _mel(power: np.ndarray, sr: int) -> np.ndarray:
     """``feature.melspectrogram(S=power, sr=sr)`` (128 bands up to sr/2), basis built once."""
-    return np.einsum(
-        "...ft,mf->...mt", power, spectral.mel_basis(sr=sr, n_fft=_N_FFT), optimize=True
-    )
+    return spectral.melspectrogram(S=power, sr=sr)
 
 
 def _tempo(mel: np.ndarray, sr: int) -> float:

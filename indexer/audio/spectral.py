@@ -7,7 +7,8 @@ paid it every time. Each function here repeats its librosa namesake operation fo
 the same dtypes and with the same FFT library (``scipy.fft``), so the values agree to the last bit
 or within float32 rounding; ``tests/indexer/audio/test_spectral.py`` holds each to librosa's, and
 ``test_features_exact.py`` holds the 57 features to one librosa call per feature.
-Only the parameters the GTZAN recipe uses are kept (Hann windows, centred frames, Slaney mels).
+Only the parameters the GTZAN recipe and musicnn's front end use are kept (Hann windows, centred
+frames, Slaney mels).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def mel_basis(*, sr: float, n_fft: int, n_mels: int = 128) -> np.ndarray:
-    """``librosa.filters.mel(sr=, n_fft=)``: Slaney mels from 0 to sr/2, Slaney-normalised."""
+    """``librosa.filters.mel(sr=, n_fft=, n_mels=)``: Slaney mels, 0 to sr/2, Slaney norm."""
     weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
     mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(float(sr) / 2), n_mels + 2))
     fdiff = np.diff(mel_f)
@@ -161,6 +162,26 @@ def mel_basis(*, sr: float, n_fft: int, n_mels: int = 128) -> np.ndarray:
     weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
     weights.flags.writeable = False
     return weights
+
+
+def melspectrogram(*, S: np.ndarray, sr: float, n_mels: int = 128) -> np.ndarray:
+    """``feature.melspectrogram(S=S, sr=, n_mels=)`` of a power spectrogram, the basis cached.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(1 + n_fft // 2, t)]
+        Power (squared magnitude) STFT; ``n_fft`` is read from its height.
+    sr : float
+        Sample rate the STFT was taken at.
+    n_mels : int
+        Mel bands from 0 Hz to ``sr / 2``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_mels, t)]
+    """
+    basis = mel_basis(sr=sr, n_fft=2 * (S.shape[-2] - 1), n_mels=n_mels)
+    return np.einsum("...ft,mf->...mt", S, basis, optimize=True)
 
 
 def _hz_to_octs(

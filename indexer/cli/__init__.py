@@ -4,7 +4,7 @@
 trains and evaluates the learned parts, `serve` starts the web service, `radio` follows MPD.
 
 The group imports a command's module only when that command runs (or its own ``--help`` is
-asked for): the modules between them pull in SQLAlchemy, FAISS, librosa's numba kernels and
+asked for): the modules between them pull in SQLAlchemy, FAISS, the audio analysis and
 XGBoost, about a second of imports that ``--help`` and ``features`` have no use for. beets and
 datasette load their commands the same way.
 """

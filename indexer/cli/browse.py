@@ -91,7 +91,7 @@ def tags_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def features_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
     """Print the 57 GTZAN features of audio files (filename first, table column order)."""
-    # Imported here so ``features --help`` and ``songs`` do not load librosa and its kernels.
+    # Imported here so ``features --help`` and ``songs`` do not load the audio analysis.
     from indexer.audio.features import extract_file_features
 
     window_s = settings_of(ctx).window_s

@@ -81,7 +81,7 @@ def index_cmd(
 
     Folder symlinks are followed, and a file reachable by several paths is indexed once.
     """
-    # Imported here, not at the top: the pipeline brings librosa and its numba kernels, which
+    # Imported here, not at the top: the pipeline brings the audio analysis and its decoders, which
     # ``remove`` and ``rebuild`` (same module) never use.
     from indexer.ingest.pipeline import index_paths
 
@@ -126,7 +126,7 @@ def index_cmd(
 @click.pass_context
 def add_cmd(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Add (or refresh) tracks; a running service answers with them within a second."""
-    from indexer.ingest.pipeline import index_paths  # librosa, only for the commands that analyse
+    from indexer.ingest.pipeline import index_paths  # the analysis, only for commands that analyse
 
     empty = [path for path in paths if path.is_dir() and not has_audio(path)]
     if empty:
@@ -180,7 +180,7 @@ def backfill_cmd(
     as such and not tried again. Files that are missing, unreadable or changed since they were
     indexed are listed and skipped (``soundalike index`` removes or re-analyses them).
     """
-    from indexer.ingest.pipeline import backfill_sounds  # librosa and onnxruntime, see above
+    from indexer.ingest.pipeline import backfill_sounds  # the analysis and onnxruntime, see above
 
     library = library_of(ctx)
     report = backfill_sounds(

@@ -32,7 +32,7 @@ IN_FLIGHT_PER_THREAD = 3
 
 
 class WarmUp(WorkerPlugin):
-    """Compile librosa's kernels and limit BLAS to one thread on every worker, once."""
+    """Load the compiled median and the networks, one BLAS thread, on every worker, once."""
 
     name = "soundalike-warm-up"
 

@@ -31,7 +31,7 @@ import numpy as np
 from indexer.errors import ParameterError
 
 # The networks' tag names, read from the file `indexer.audio.embedding` reads them from, but
-# not through that module: it loads librosa and onnxruntime, which the query path and the
+# not through that module: it loads soxr and onnxruntime, which the query path and the
 # commands' help never need. tests/indexer/model/test_tags.py checks both agree.
 _TAG_FILE = Path(__file__).resolve().parent.parent / "audio" / "musicnn" / "tags.json"
 _STORED_NAMES: dict[str, tuple[str, ...]] = {

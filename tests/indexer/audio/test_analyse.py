@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from indexer.audio import analyse, hpss
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -45,3 +49,18 @@ def test_kernels_compile_one_process_at_a_time(tmp_path: Path) -> None:
         assert not marker.exists(), "compiled while another process held the kernel lock"
     assert worker.wait(timeout=300) == 0
     assert marker.read_text() == "done"
+
+
+def test_without_numba_indexing_warms_up_on_bottlenecks_median(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A runtime install has no numba (it is the ``fast`` extra): the warm-up must say so and
+    # leave the exact bottleneck median in place, not fail the indexing run.
+    monkeypatch.setattr(hpss, "_kernel", None)
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises, as if absent
+    monkeypatch.delitem(sys.modules, "indexer.audio.median_kernel", raising=False)
+
+    assert hpss.load_median_kernel() is False
+    analyse.load_kernels(features=True)
+
+    assert hpss._kernel is None

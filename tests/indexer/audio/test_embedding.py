@@ -17,6 +17,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from indexer.audio.embedding import (
     HOP_LENGTH,
@@ -24,6 +25,7 @@ from indexer.audio.embedding import (
     MIN_DURATION_S,
     MODEL_DIR,
     MODELS,
+    N_FFT,
     N_MELS,
     N_PENULTIMATE,
     N_TAGS,
@@ -100,6 +102,28 @@ def test_front_end_reproduces_the_recorded_input(name: str) -> None:
 
     assert diff.max() <= FLOAT16_STEP_IN_LOG
     assert np.count_nonzero(diff) <= 0.01 * diff.size
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_front_end_is_librosas_melspectrogram(name: str) -> None:
+    # musicnn's own front end, with librosa: the mel power of the 16 kHz signal, as float16.
+    y, sr = _clip(name)
+    y16 = soxr.resample(y, sr, SR, quality="HQ").astype(np.float32)
+    mel = librosa.feature.melspectrogram(
+        y=y16, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
+    )
+    power = mel.T.astype(np.float16).astype(np.float32)
+    expected = np.log10(np.float32(10000) * power + np.float32(1))
+    n_patches = len(expected) // PATCH_FRAMES
+
+    got = log_mel_patches(y=y, sr=sr)
+    diff = np.abs(got.reshape(-1, N_MELS) - expected[: n_patches * PATCH_FRAMES])
+
+    assert got.shape == (n_patches, PATCH_FRAMES, N_MELS)
+    # The mel power is librosa's within float32 rounding (test_spectral.py); a value on a float16
+    # rounding boundary may still round the other way, by one step.
+    assert diff.max() <= FLOAT16_STEP_IN_LOG
+    assert np.count_nonzero(diff) <= 1e-4 * diff.size
 
 
 @pytest.mark.parametrize("model", MODELS)

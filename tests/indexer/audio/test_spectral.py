@@ -116,3 +116,28 @@ def test_mfcc_onsets_and_tempo_equal_librosa(clip: np.ndarray, power: np.ndarray
     assert np.array_equal(got_envelope, envelope)
     expected_tempo = librosa.feature.tempo(onset_envelope=envelope, sr=SR, hop_length=HOP)[0]
     assert spectral.tempo(onset_envelope=envelope, sr=SR, hop_length=HOP) == expected_tempo
+
+
+@pytest.mark.parametrize(
+    ("sr", "n_fft", "hop_length", "n_mels"),
+    [(16000, 512, 256, 96), (SR, N_FFT, HOP, 128)],
+    ids=["musicnn-front-end", "gtzan-features"],
+)
+def test_melspectrogram_equals_librosa(sr: int, n_fft: int, hop_length: int, n_mels: int) -> None:
+    y = decode_window(GTZAN_DIR / "blues.00002.wav", sr=sr, window_s=8.0).y
+    expected = librosa.feature.melspectrogram(
+        y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
+    )
+
+    D = spectral.stft(y, n_fft=n_fft, hop_length=hop_length, pad_mode="constant")
+    got = spectral.melspectrogram(S=np.abs(D) ** 2, sr=sr, n_mels=n_mels)
+
+    assert got.dtype == expected.dtype == np.float32
+    assert got.shape == expected.shape == (n_mels, 1 + y.size // hop_length)
+    # The same power spectrogram (the STFT is librosa's bit for bit) and the same einsum: measured
+    # bit-identical. A band is a float32 sum of 1 + n_fft // 2 non-negative products, which a
+    # matrix product may add in another order; any order stays within (terms - 1) roundings of
+    # the exact sum, so two orders differ by at most twice that, relative.
+    terms = 1 + n_fft // 2
+    rtol = 2 * (terms - 1) * np.finfo(np.float32).epsneg
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=0)

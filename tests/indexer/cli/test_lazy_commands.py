@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +86,49 @@ def test_features_loads_neither_librosa_nor_numba(tmp_path: Path, clip: str) -> 
         write_tone(path, freq_hz=440, seconds=2.0)
     args = ("--data-dir", str(tmp_path / "data"), "features", str(path))
     assert loaded_after(*args, watched=NOT_FOR_FEATURES) == set()
+
+
+# librosa and numba are development tools (the reference the features are held to, and the
+# optional compiled median): an install without them must index. Importing either raises here.
+WITHOUT_DEV_TOOLS = """
+import sys
+sys.modules.update(dict.fromkeys(("librosa", "numba"), None))
+from indexer.cli import main
+main(sys.argv[1:], prog_name="soundalike")
+"""
+
+
+def test_index_runs_without_librosa_or_numba(tmp_path: Path, trained_model_dir: Path) -> None:
+    music = tmp_path / "music"
+    for freq_hz in (330, 440):
+        # Four seconds: long enough for the network's 3-s patch, so both spaces are computed.
+        write_tone(music / f"tone{freq_hz}.wav", freq_hz=freq_hz, seconds=4.0)
+    shutil.copytree(trained_model_dir, tmp_path / "data" / "model")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SOUNDALIKE_DATA_DIR"] = str(tmp_path / "data")
+    args = ("index", str(music), "--workers", "1", "--no-progress")
+
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DEV_TOOLS, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    stats = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", WITHOUT_DEV_TOOLS, "stats", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    assert stats["songs"] == 2
+    assert stats["spaces"]["sound"]["indexed"] == stats["spaces"]["features"]["indexed"] == 2
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
