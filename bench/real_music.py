@@ -10,9 +10,9 @@ second run only does the arithmetic. Then, for each space, prints soundtrack pre
 with chance beside it, excerpt self-retrieval (@1 and recall@5) and hubness
 (`indexer.evaluation.real_music`):
 
-- ``default``: what the library indexes today (`indexer.library.Library.vectors`): the log of
+- ``default``: the former default metric, opt-in now (``soundalike train``): the log of
   the variance columns, standardized with the GTZAN table's means and spreads, then the LDA
-  metric fitted on GTZAN's genres (`indexer.scaler`, `indexer.metric`);
+  metric fitted on GTZAN's genres (`indexer.model.scaler`, `indexer.model.metric`);
 - ``log-standardized (GTZAN)``: the same scaler without the projection;
 - ``log-standardized (corpus)``: the log features standardized with the corpus's own means and
   spreads. That is fitted on the corpus, so it is also scored leave-one-soundtrack-out.
@@ -23,7 +23,8 @@ choice of patches is arithmetic on one run of the networks. Each recipe maps the
 floats (MSD 200, then MTT 200) to unit vectors:
 
 - ``sound: MSD`` and ``sound: MTT``: one network's 200 values, unit length;
-- ``sound: MSD+MTT (library)``: `indexer.model.spaces.sound_vectors`, what the library uses;
+- ``sound: MSD+MTT (networks)``: `indexer.model.spaces.network_vectors`, the networks' half of
+  the library's sound space;
 - ``sound: MSD+MTT, joined raw``: the 400 values as they are, unit length (no per-network
   balance);
 - ``sound: MSD+MTT, signed square root``: sign(x) sqrt(|x|) of each value first (the layer is
@@ -31,8 +32,10 @@ floats (MSD 200, then MTT 200) to unit vectors:
   fire hardest (power normalisation, fixed);
 - ``sound: MSD+MTT, centred/standardized (corpus)``: each of the 400 values centred on (and
   divided by the spread of) the corpus: fitted, so also scored leave-one-soundtrack-out;
-- ``blend``: the library's sound vector and the 57 features standardized on GTZAN, joined with
-  weights so that the cosine is (1 - w) of the sound cosine plus w of the features' cosine;
+- ``blend``: the networks' vector and the 57 features standardized on GTZAN, joined with
+  weights so that the cosine is (1 - w) of the sound cosine plus w of the features' cosine
+  (the library's sound space is this with w = 0.2; `bench.sound_blend` scores it at every
+  patch count);
 - ``patches``: the library's recipe on the mean of ``k`` of the window's 10 patches, spread
   evenly over it (what `indexer.audio.embedding` stores when it runs only those).
 
@@ -65,7 +68,7 @@ from indexer.audio.embedding import MODEL_DIR, MODELS, N_PENULTIMATE
 from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.evaluation.real_music import Transform, leave_one_group_out, space_report
 from indexer.model.scaler import Scaler, ensure_scaler
-from indexer.model.spaces import sound_vectors
+from indexer.model.spaces import network_vectors
 
 BLEND_WEIGHTS = (0.2, 0.35, 0.5)
 PATCH_COUNTS = (10, 5, 4, 3, 2, 1)
@@ -178,7 +181,7 @@ def corpus_standardized(gtzan: Scaler) -> Callable[[np.ndarray, np.ndarray], Tra
 
 
 def networks_unit(E: np.ndarray) -> np.ndarray:
-    """Each network's 200 values unit length, joined and unit again (as `sound_vectors` does)."""
+    """Each network's 200 values unit length, joined and unit again (as `network_vectors` does)."""
     parts = [unit_rows(E[:, i : i + N_PENULTIMATE]) for i in range(0, E.shape[1], N_PENULTIMATE)]
     return unit_rows(np.hstack(parts))
 
@@ -255,7 +258,7 @@ def evaluate_sound(
     if recipes:
         add("sound: MSD", lambda E: unit_rows(E[:, :N_PENULTIMATE]), E, E_excerpts)
         add("sound: MTT", lambda E: unit_rows(E[:, N_PENULTIMATE:]), E, E_excerpts)
-    add("sound: MSD+MTT (library)", sound_vectors, E, E_excerpts)
+    add("sound: MSD+MTT (networks)", network_vectors, E, E_excerpts)
     if recipes:
         add("sound: MSD+MTT, joined raw", unit_rows, E, E_excerpts)
         add("sound: MSD+MTT, signed square root", signed_sqrt, E, E_excerpts)
@@ -270,14 +273,14 @@ def evaluate_sound(
         gtzan = replace(scaler, projection=None).transform
         for w in BLEND_WEIGHTS:
             add(
-                f"blend: library sound, features (GTZAN) w={w:g}",
-                blend(sound_vectors, gtzan, w=w),
+                f"blend: networks, features (GTZAN) w={w:g}",
+                blend(network_vectors, gtzan, w=w),
                 np.hstack([E, F]),
                 np.hstack([E_excerpts, F_excerpts]),
             )
     for k in PATCH_COUNTS[1:]:
         E_k, E_k_excerpts = stored_embeddings(patches, k=k)
-        add(f"sound: MSD+MTT (library), {k} spread patches", sound_vectors, E_k, E_k_excerpts)
+        add(f"sound: MSD+MTT (networks), {k} spread patches", network_vectors, E_k, E_k_excerpts)
         if recipes:
             msd = lambda E: unit_rows(E[:, :N_PENULTIMATE])  # noqa: E731
             add(f"sound: MSD, {k} spread patches", msd, E_k, E_k_excerpts)
@@ -390,7 +393,9 @@ def main() -> None:
         features, analysed = load_features(tracks, cache_dir, workers=args.workers)
         print(f"features: {analysed} analysed, {len(tracks) - analysed} from {cache_dir}")
         with tempfile.TemporaryDirectory(prefix="soundalike-model-") as model_dir:
-            scaler = ensure_scaler(Path(model_dir))  # the library's: fitted on the bundled table
+            # The former default metric (the GTZAN LDA) is opt-in now: ask for it; without its
+            # projection it is the library's features space, fitted on the same bundled table.
+            scaler = ensure_scaler(Path(model_dir), metric="lda")
         result["features"] = evaluate(features, groups, scaler)
         print(table(result["features"]))
         print(

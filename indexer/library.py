@@ -25,7 +25,7 @@ from db import repo
 from db.models import Song, features_to_bytes, floats_to_bytes
 from db.repo import SongRow
 from db.session import open_database, writer
-from indexer.audio.embedding import EMBEDDING_VERSION
+from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM
 from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import MissingVectorError, NotFoundError, ParameterError, StoreError
 from indexer.library_reads import LibraryReads
@@ -125,7 +125,7 @@ class Library(LibraryReads):
     def space_version(self, space: str) -> str:
         """What the vectors of a space are made by; a change rebuilds that space's index."""
         if _checked(space) == SOUND:
-            return sound_space_version()
+            return f"{sound_space_version()}-{self.scaler.version}"
         return self.scaler.version
 
     def song_vectors(
@@ -168,7 +168,9 @@ class Library(LibraryReads):
                 f"song {lacking[0]} has no vector in the sound space yet: its embedding is "
                 f"missing or not of version {EMBEDDING_VERSION}"
             )
-        return sound_vectors(np.vstack([s.embedding_vector for s in full]))
+        raw = np.vstack([s.feature_vector for s in full])
+        embeddings = np.vstack([s.embedding_vector for s in full])
+        return sound_vectors(embeddings, standardized=self.scaler.standardize(raw))
 
     def answering_space(
         self,
@@ -508,7 +510,11 @@ class Library(LibraryReads):
         """``(ids, unit vectors)`` in batches, of the songs that have a vector in ``space``."""
         if _checked(space) == SOUND:
             for chunk_ids, embeddings in repo.iter_embeddings(session, EMBEDDING_VERSION, ids):
-                yield chunk_ids, sound_vectors(embeddings)
+                raw = np.vstack([r for _, r in repo.iter_features(session, chunk_ids)])
+                yield (
+                    chunk_ids,
+                    sound_vectors(embeddings, standardized=self.scaler.standardize(raw)),
+                )
         else:
             for chunk_ids, raw in repo.iter_features(session, ids):
                 yield chunk_ids, self.vectors(raw)
@@ -641,9 +647,10 @@ def sound_space_version() -> str:
     rebuilds the sound index, as a new scaler rebuilds the features index.
     """
     probe = np.random.default_rng(0).random((4, SOUND_DIM), dtype=np.float32)
-    probe[1, : SOUND_DIM // 2] = 0.0
+    probe[1, : STORED_DIM // 2] = 0.0
     digest = hashlib.sha256(EMBEDDING_VERSION.encode())
-    digest.update(np.round(sound_vectors(probe), 4).astype("<f4").tobytes())
+    vectors = sound_vectors(probe[:, :STORED_DIM], standardized=probe[:, STORED_DIM:])
+    digest.update(np.round(vectors, 4).astype("<f4").tobytes())
     return digest.hexdigest()[:12]
 
 

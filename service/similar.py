@@ -197,7 +197,8 @@ def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
     prediction = st.library.genre_model.predict(raw[None, :])[0]
     if choice.space == SOUND:
         assert sound is not None
-        vector = sound_vectors(sound.embedding[None, :])[0]
+        standardized = st.library.scaler.standardize(raw[None, :])
+        vector = sound_vectors(sound.embedding[None, :], standardized=standardized)[0]
     else:
         vector = st.library.vectors(raw)[0]
     clip = SongTraits(title=Path(upload.filename).stem, artist=None, duration_s=decoded.duration_s)

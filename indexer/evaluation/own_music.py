@@ -6,7 +6,8 @@ a composer, a band, a production, so a good space puts them near each other, and
 one track should find each other. `indexer.evaluation.real_music` computes the scores; this
 module gathers the vectors and the groups, and scores every space on the same tracks:
 
-- ``sound``: the network's embedding (`indexer.model.spaces.sound_vectors`);
+- ``sound``: the network's embedding joined with the standardized features
+  (`indexer.model.spaces.sound_vectors`);
 - ``features``: the 57 features, log of the variances, standardized with the GTZAN table's
   means and spreads (the scaler without its projection);
 - ``gtzan-lda``: for reference, the LDA metric fitted on GTZAN's genres.
@@ -275,7 +276,7 @@ def space_vectors(
     """Unit vectors of the same tracks in every space (``sound`` only with embeddings)."""
     spaces = {}
     if embeddings is not None:
-        spaces[SOUND] = sound_vectors(embeddings)
+        spaces[SOUND] = sound_vectors(embeddings, standardized=lda.standardize(features))
     spaces[FEATURES] = replace(lda, projection=None).transform(features)
     spaces[GTZAN_LDA] = lda.transform(features)
     return spaces

@@ -1,7 +1,8 @@
 """The vector spaces a song lives in, and how a stored row becomes a unit vector in each.
 
 - ``sound``: the pretrained network's hearing (`indexer.audio.embedding`), from the stored
-  embedding column;
+  embedding column, joined with a small weight of the song's standardized features
+  (`sound_vectors`);
 - ``features``: the 57 GTZAN features, log of the variances, standardized (`indexer.model.scaler`
   with the ``standardized`` metric).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexer.audio.embedding import MODELS, N_PENULTIMATE, STORED_DIM
+from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import ParameterError
 
 SOUND = "sound"
@@ -22,21 +24,21 @@ DEFAULT_SPACE = SOUND
 """The space every neighbour query uses unless told otherwise: the one that wins on real music
 (docs/evaluation.md)."""
 
-SOUND_DIM = STORED_DIM
+FEATURES_WEIGHT = 0.2
+"""The share of the features' cosine in the sound space's cosine (docs/evaluation.md)."""
+
+SOUND_DIM = STORED_DIM + N_FEATURES
 
 
-def sound_vectors(embeddings: np.ndarray) -> np.ndarray:
-    """Stored embeddings [shape=(n, 400)] to unit vectors in the sound space [shape=(n, 400)].
+def network_vectors(embeddings: np.ndarray) -> np.ndarray:
+    """Stored embeddings [shape=(n, 400)] to unit vectors of the networks alone [shape=(n, 400)].
 
     Each network's 200 values are made unit length before joining, so that neither network
     outweighs the other by the scale of its activations; the joined vector is unit length again.
     Chosen on the game-soundtrack corpus (docs/evaluation.md, ``python -m bench.real_music``):
     both networks joined beat either alone on soundtrack precision@5 and on excerpt
     self-retrieval; the fixed alternatives tried (the 400 values joined as they are, a signed
-    square root) were within noise of it, and centring or standardizing with the corpus's own
-    statistics, which did better leave-one-soundtrack-out, needs statistics from a music
-    collection that a single vector does not have. The recipe takes no fitted parameter, so a
-    song's vector never depends on what else is indexed.
+    square root, centring on another collection's mean) were within noise of it or worse.
     """
     X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
     if X.shape[1] != STORED_DIM:
@@ -45,6 +47,43 @@ def sound_vectors(embeddings: np.ndarray) -> np.ndarray:
         _unit_rows(X[:, i * N_PENULTIMATE : (i + 1) * N_PENULTIMATE]) for i in range(len(MODELS))
     ]
     return _unit_rows(np.hstack(parts))
+
+
+def sound_vectors(
+    embeddings: np.ndarray, *, standardized: np.ndarray, w: float = FEATURES_WEIGHT
+) -> np.ndarray:
+    """A song's sound-space vector [shape=(n, 457)]: the networks joined with its 57 features.
+
+    ``[sqrt(1 - w) network, sqrt(w) features]``, each half unit length, so the cosine of two
+    songs is (1 - w) times their networks' cosine plus w times their features' cosine. The
+    network describes a song from a few 3-s patches (`indexer.audio.embedding.MAX_PATCHES`);
+    the features summarise the whole analysed window, which is what lets two excerpts of one
+    track find each other: on the game-soundtrack corpus, with the four patches the library
+    runs, excerpt self-retrieval@1 rises from 0.518 to 0.561 at the same soundtrack
+    precision@5 (0.712, 0.714), and it holds for any w from 0.1 to 0.3 (docs/evaluation.md,
+    ``python -m bench.sound_blend``).
+
+    Parameters
+    ----------
+    embeddings : np.ndarray [shape=(n, 400)]
+        Stored network means.
+    standardized : np.ndarray [shape=(n, 57)]
+        The songs' features as the ``features`` space standardizes them
+        (`indexer.model.scaler.Scaler.standardize`: log of the variances, the scaler's means
+        and spreads, never a learned projection). Those statistics are the only thing a
+        song's vector takes from outside it, as in the ``features`` space.
+    w : float
+        The features' share of the cosine, in [0, 1].
+    """
+    if not 0.0 <= w <= 1.0:
+        raise ParameterError(f"w={w} must be between 0 and 1")
+    network = network_vectors(embeddings)
+    Z = np.atleast_2d(np.asarray(standardized, dtype=np.float32))
+    if Z.shape != (len(network), N_FEATURES):
+        raise ParameterError(
+            f"need standardized features [shape=({len(network)}, {N_FEATURES})], got {Z.shape}"
+        )
+    return _unit_rows(np.hstack([np.sqrt(1.0 - w) * network, np.sqrt(w) * _unit_rows(Z)]))
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:

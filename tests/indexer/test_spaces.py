@@ -1,5 +1,6 @@
-"""Two vector spaces, one index each: ``sound`` from the stored embeddings, ``features`` from the
-57 values; the fallback while embeddings are missing; the old single-space layout retired.
+"""Two vector spaces, one index each: ``sound`` from the stored embeddings joined with the
+features, ``features`` from the 57 values; the fallback while embeddings are missing; the old
+single-space layout retired.
 
 On SQLite and PostgreSQL. The embeddings are made up (the network itself is tested in
 tests/indexer/audio/test_embedding.py) so that the two spaces disagree on purpose: song 0
@@ -13,13 +14,12 @@ import pytest
 from sqlalchemy import update
 
 from db.models import Song
-from indexer.audio.embedding import STORED_DIM
 from indexer.errors import MissingVectorError, ParameterError
 from indexer.library import Library
-from indexer.model.spaces import FEATURES, SOUND, sound_vectors
+from indexer.model.spaces import FEATURES, SOUND, SOUND_DIM, sound_vectors
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.store import MANIFEST_NAME, load_index, read_manifest, save_index
-from tests.helpers import space_embeddings, space_records
+from tests.helpers import SPACE_SONGS, gtzan_row, space_embeddings, space_records
 
 
 def write(library: Library, *, without: tuple[int, ...] = ()) -> list[int]:
@@ -31,7 +31,7 @@ def test_each_space_answers_from_its_own_vectors(library: Library) -> None:
     ids = write(library)
     manifests = library.sync_indexes()
     assert {space: m.count for space, m in manifests.items()} == {SOUND: 6, FEATURES: 6}
-    assert manifests[SOUND].dim == STORED_DIM
+    assert manifests[SOUND].dim == SOUND_DIM
     assert manifests[FEATURES].dim == library.scaler.dim == 57
 
     _, sound = library.similar_to_song(ids[0], k=5, space=SOUND)
@@ -41,9 +41,10 @@ def test_each_space_answers_from_its_own_vectors(library: Library) -> None:
     assert features[0].song.id in {ids[1], ids[2]}
     assert [n.song.id for n in features].index(ids[3]) >= 2
 
-    # The indexed sound vector is the recipe applied to the stored embedding.
+    # The indexed sound vector is the recipe applied to the stored embedding and features.
     index, _ = library.load_index(space=SOUND)
-    expected = sound_vectors(space_embeddings()[[0]])[0]
+    standardized = library.scaler.standardize(gtzan_row(SPACE_SONGS[0])[None, :])
+    expected = sound_vectors(space_embeddings()[[0]], standardized=standardized)[0]
     np.testing.assert_allclose(index.reconstruct(ids[0]), expected, atol=1e-6)
     vectors = library.song_vectors([library.get_song(ids[0])], index, space=SOUND)
     np.testing.assert_allclose(vectors[0], expected, atol=1e-6)
