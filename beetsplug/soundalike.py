@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from beets.library import Item
     from beets.library import Library as BeetsLibrary
 
-    from indexer.ingest.pipeline import IndexReport, KnownFile
+    from indexer.ingest.pipeline import KnownFile
+    from indexer.ingest.write import IndexReport
     from indexer.library import Library
 
 

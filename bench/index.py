@@ -40,8 +40,9 @@ from mutagen.easyid3 import EasyID3
 from mutagen.id3 import TALB, TIT2, TPE1
 from scipy.signal import oaconvolve
 
-from indexer.ingest.pipeline import index_paths, worker_start_method
+from indexer.ingest.pipeline import index_paths
 from indexer.ingest.scan import scan_library
+from indexer.ingest.workers import worker_start_method
 from indexer.library import Library
 from indexer.settings import load_settings
 

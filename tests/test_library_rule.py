@@ -14,7 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKED = ("indexer", "service", "bench", "beetsplug")
-OWNERS = {Path("indexer/library.py"), Path("indexer/library_reads.py")}
+OWNERS = {
+    Path("indexer/library.py"),
+    Path("indexer/library_reads.py"),
+    Path("indexer/library_spaces.py"),
+    Path("indexer/library_indexes.py"),
+    Path("indexer/library_writes.py"),
+}
 # Methods that open a database session, and the functions that make one (a bare ``_session()``
 # elsewhere is the ONNX runtime's, not the database's).
 SESSION_METHODS = {"session", "_session", "write_session"}

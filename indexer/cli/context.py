@@ -9,7 +9,7 @@ import click
 if TYPE_CHECKING:
     from db.models import Song
     from db.repo import SongRow
-    from indexer.ingest.pipeline import Skipped
+    from indexer.audio.analyse import Skipped
     from indexer.library import Library
     from indexer.settings import Settings
 

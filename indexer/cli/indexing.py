@@ -180,7 +180,7 @@ def backfill_cmd(
     as such and not tried again. Files that are missing, unreadable or changed since they were
     indexed are listed and skipped (``soundalike index`` removes or re-analyses them).
     """
-    from indexer.ingest.pipeline import backfill_sounds  # the analysis and onnxruntime, see above
+    from indexer.ingest.backfill import backfill_sounds  # the analysis and onnxruntime, see above
 
     library = library_of(ctx)
     report = backfill_sounds(

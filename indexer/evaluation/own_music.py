@@ -39,8 +39,8 @@ from indexer.audio.excerpts import (
 )
 from indexer.errors import ParameterError
 from indexer.evaluation.real_music import KS, space_report
-from indexer.ingest.pipeline import map_in_workers
 from indexer.ingest.scan import scan_library
+from indexer.ingest.workers import map_in_workers
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.model.scaler import Scaler, ensure_scaler, fit_scaler

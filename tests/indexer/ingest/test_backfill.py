@@ -20,15 +20,12 @@ from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM, STORED_TAGS
 from indexer.audio.features import SR
 from indexer.cli import main
 from indexer.cli.context import EXIT_SKIPPED
-from indexer.ingest.pipeline import (
-    IndexReport,
-    analyse_paths,
-    backfill_sounds,
-    index_paths,
-    sound_jobs,
-    write_results,
-)
+from indexer.ingest.backfill import backfill_sounds
+from indexer.ingest.pipeline import index_paths
+from indexer.ingest.plan import sound_jobs
 from indexer.ingest.scan import scan_library
+from indexer.ingest.workers import analyse_paths
+from indexer.ingest.write import IndexReport, write_results
 from indexer.library import Library
 from indexer.model.spaces import FEATURES, SOUND
 from indexer.settings import Settings

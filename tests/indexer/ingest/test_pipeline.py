@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from indexer.audio.file_tags import Tags
-from indexer.ingest import pipeline
-from indexer.ingest.pipeline import KnownFile, index_known_files, index_paths, plan_index
+from indexer.ingest import workers
+from indexer.ingest.pipeline import KnownFile, index_known_files, index_paths
+from indexer.ingest.plan import plan_index
 from indexer.ingest.scan import scan_library
 from indexer.library import Library
 from indexer.model.spaces import FEATURES, SOUND
@@ -131,7 +132,7 @@ def test_two_workers_give_the_same_rows(
     library: Library, music: Path, start: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if start != "default":  # what Python 3.12 and later use on Linux, checked here on any
-        monkeypatch.setattr(pipeline, "worker_start_method", lambda: start)
+        monkeypatch.setattr(workers, "worker_start_method", lambda: start)
     report = index_paths(library, scan_library(music), root=music, workers=2, batch_size=1)
     assert report.added == 3
     assert len(report.skipped) == 2
