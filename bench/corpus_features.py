@@ -58,6 +58,7 @@ def analyse(path: Path) -> TrackFeatures:
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
+    """What the cache keeps of a track: `analyse` as named arrays."""
     result = analyse(path)
     return {
         "features": result.features,
@@ -67,6 +68,7 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read(npz: Mapping[str, np.ndarray]) -> TrackFeatures:
+    """A cached track back from its arrays."""
     return TrackFeatures(npz["features"], npz["excerpts"], float(npz["duration_s"]))
 
 

@@ -103,6 +103,7 @@ def analyse(path: Path, model_dir: Path) -> TrackPatches:
 
 
 def _arrays(path: Path, model_dir: Path) -> dict[str, np.ndarray]:
+    """What the cache keeps of a track: `analyse` as named arrays."""
     result = analyse(path, model_dir)
     arrays = {f"window_{m}": v for m, v in result.window.items()}
     arrays.update({f"excerpts_{m}": v for m, v in result.excerpts.items()})
@@ -110,6 +111,7 @@ def _arrays(path: Path, model_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _read(npz: Mapping[str, np.ndarray]) -> TrackPatches:
+    """A cached track back from its arrays."""
     return TrackPatches(
         {m: npz[f"window_{m}"] for m in MODELS},
         {m: npz[f"excerpts_{m}"] for m in MODELS},
