@@ -5,10 +5,10 @@
 Decodes every corpus track (built by ``python -m bench.game_music``) with the project's decoder
 and computes the 57 features of its middle 30 s, as ``soundalike index`` does; for tracks of at
 least 70 s also two disjoint 30-s excerpts, the middle 30 s of each half. Features are cached
-per file (an .npz keyed by path, size, mtime and the decoder's and extractor's source), so a
-second run only does the arithmetic. Then, for each space, prints soundtrack precision@1/5/10
-with chance beside it, excerpt self-retrieval (@1 and recall@5) and hubness
-(`indexer.evaluation.real_music`):
+per file (`bench.corpus_features`: an .npz keyed by path, size, mtime and the decoder's and
+extractor's source), so a second run only does the arithmetic. Then, for each space, prints
+soundtrack precision@1/5/10 with chance beside it, excerpt self-retrieval (@1 and recall@5) and
+hubness (`indexer.evaluation.real_music`):
 
 - ``default``: the former default metric, opt-in now (``soundalike train``): the log of
   the variance columns, standardized with the GTZAN table's means and spreads, then the LDA
@@ -46,118 +46,27 @@ prints its table beside the library's models'.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import indexer.audio.decode
-import indexer.audio.features
-from bench.game_music import DEFAULT_CORPUS, Track, corpus_tracks
+from bench.corpus_cache import EXCERPT_MIN_S
+from bench.corpus_features import TrackFeatures, load_features
+from bench.game_music import DEFAULT_CORPUS, corpus_tracks
 from bench.sound_patches import TrackPatches, cached_tracks, load_patches, stored_embeddings
-from indexer.audio.analyse import warm_worker
-from indexer.audio.decode import decode_window
 from indexer.audio.embedding import MODEL_DIR, MODELS, N_PENULTIMATE
-from indexer.audio.features import SR, extract_features, extract_file_features
 from indexer.evaluation.real_music import Transform, leave_one_group_out, space_report
 from indexer.model.scaler import Scaler, ensure_scaler
 from indexer.model.spaces import network_vectors
 
 BLEND_WEIGHTS = (0.2, 0.35, 0.5)
 PATCH_COUNTS = (10, 5, 4, 3, 2, 1)
-WINDOW_S = 30.0
-EXCERPT_MIN_S = 70.0
-CACHE_FORMAT = "1"
-
-
-@dataclass(frozen=True)
-class TrackFeatures:
-    """The 57 features of a track's middle window and, for long tracks, of its two excerpts."""
-
-    features: np.ndarray
-    """np.ndarray [shape=(57,)]"""
-    excerpts: np.ndarray
-    """np.ndarray [shape=(2, 57)], or [shape=(0, 57)] for a track under ``EXCERPT_MIN_S``."""
-    duration_s: float
-
-
-def code_version() -> str:
-    """Hash of what decides the features: a change to the decoder or extractor empties the cache."""
-    digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for module in (indexer.audio.decode, indexer.audio.features):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(f"{WINDOW_S} {EXCERPT_MIN_S}".encode())
-    return digest.hexdigest()[:16]
-
-
-def cache_path(cache_dir: Path, path: Path, version: str) -> Path:
-    """Where the features of ``path`` (as it is now on disk) are kept."""
-    stat = path.stat()  # follows the corpus's symlinks to the installed file
-    key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version}"
-    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
-
-
-def excerpt_bounds(n: int, *, sr: int) -> list[tuple[int, int]]:
-    """Two disjoint ``WINDOW_S`` excerpts of ``n`` samples: the middle of each half."""
-    half, length = n // 2, round(WINDOW_S * sr)
-    if half < length:
-        raise ValueError(f"{n / sr:.1f} s is too short for two {WINDOW_S:g}-s excerpts")
-    return [
-        (start + (half - length) // 2, start + (half - length) // 2 + length) for start in (0, half)
-    ]
-
-
-def analyse(path: Path) -> TrackFeatures:
-    """Decode ``path`` as the library does, plus the whole track for the excerpts of long ones."""
-    features, decoded = extract_file_features(path, window_s=WINDOW_S)
-    excerpts = np.zeros((0, features.shape[0]))
-    if decoded.duration_s >= EXCERPT_MIN_S:
-        # A window longer than the track makes the decoder read it whole.
-        whole = decode_window(path, sr=SR, window_s=decoded.duration_s + 60.0)
-        excerpts = np.vstack(
-            [
-                extract_features(y=whole.y[lo:hi], sr=SR, path=path)
-                for lo, hi in excerpt_bounds(len(whole.y), sr=SR)
-            ]
-        )
-    return TrackFeatures(features, excerpts, float(decoded.duration_s))
-
-
-def _analyse_into(path: Path, target: Path) -> Path:
-    result = analyse(path)
-    tmp = target.with_name(f".{target.stem}.tmp.npz")
-    np.savez(tmp, features=result.features, excerpts=result.excerpts, duration_s=result.duration_s)
-    tmp.replace(target)
-    return target
-
-
-def load_features(
-    tracks: list[Track], cache_dir: Path, *, workers: int
-) -> tuple[list[TrackFeatures], int]:
-    """Every track's features, analysing the ones not cached yet; also how many were analysed."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    version = code_version()
-    targets = [cache_path(cache_dir, t.path, version) for t in tracks]
-    todo = [
-        (t.path, target) for t, target in zip(tracks, targets, strict=True) if not target.exists()
-    ]
-    if todo:
-        with ProcessPoolExecutor(max_workers=workers, initializer=warm_worker) as pool:
-            for done, _ in enumerate(pool.map(_analyse_into, *zip(*todo, strict=True)), 1):
-                print(f"\r  analysed {done}/{len(todo)}", end="", flush=True)
-        print()
-    loaded = []
-    for target in targets:
-        with np.load(target) as npz:
-            loaded.append(TrackFeatures(npz["features"], npz["excerpts"], float(npz["duration_s"])))
-    return loaded, len(todo)
 
 
 def unit_rows(Z: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ The library describes a song by the mean over the 3-s patches of its analysed wi
 (`indexer.audio.embedding`). Which patches, which recipe turns the means into a vector and
 which model files run them are all questions about the same per-patch outputs: this module
 computes them once per track (the middle 30-s window the library analyses and, for tracks of
-at least 70 s, the two disjoint excerpts of `bench.real_music`) and keeps them in an .npz keyed
+at least 70 s, the two disjoint excerpts: `bench.corpus_cache`) and keeps them in an .npz keyed
 by the file, the front end's source and the model files' bytes. Averaging any subset of the
 cached patches is exactly what the library stores when it runs only that subset.
 
@@ -15,9 +15,8 @@ with the session options of `indexer.audio.embedding` and the same front end.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,18 +25,15 @@ import numpy as np
 
 import indexer.audio.decode
 import indexer.audio.embedding as embedding
+from bench import corpus_cache
+from bench.corpus_cache import WINDOW_S, cache_path, excerpt_samples, load_cached
 from bench.game_music import Track
-from indexer.audio.analyse import warm_worker
 from indexer.audio.decode import decode_window
 from indexer.audio.embedding import MODEL_DIR, MODELS, log_mel_patches, run_model, spread_patches
 from indexer.audio.features import SR
 
 if TYPE_CHECKING:
     import onnxruntime
-
-WINDOW_S = 30.0
-EXCERPT_MIN_S = 70.0
-CACHE_FORMAT = "1"
 
 
 @dataclass(frozen=True)
@@ -56,31 +52,14 @@ def code_version(model_dir: Path) -> str:
     Only the functions that compute a patch's outputs count, not the whole embedding module: which
     patches a song is averaged over is decided after the cache.
     """
-    digest = hashlib.sha256(CACHE_FORMAT.encode())
-    digest.update(Path(indexer.audio.decode.__file__).read_bytes())
-    for function in (log_mel_patches, run_model, embedding._session):
-        digest.update(inspect.getsource(function).encode())
-    for model in MODELS:
-        digest.update((model_dir / f"{model}.onnx").read_bytes())
-    digest.update(f"{WINDOW_S} {EXCERPT_MIN_S}".encode())
-    return digest.hexdigest()[:16]
-
-
-def cache_path(cache_dir: Path, path: Path, version: str) -> Path:
-    """Where the patches of ``path`` (as it is now on disk) are kept."""
-    stat = path.stat()
-    key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{version}"
-    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
-
-
-def excerpt_bounds(n: int, *, sr: int) -> list[tuple[int, int]]:
-    """Two disjoint ``WINDOW_S`` excerpts of ``n`` samples: the middle of each half."""
-    half, length = n // 2, round(WINDOW_S * sr)
-    if half < length:
-        raise ValueError(f"{n / sr:.1f} s is too short for two {WINDOW_S:g}-s excerpts")
-    return [
-        (start + (half - length) // 2, start + (half - length) // 2 + length) for start in (0, half)
-    ]
+    return corpus_cache.code_version(
+        Path(indexer.audio.decode.__file__).read_bytes(),
+        *(
+            inspect.getsource(function).encode()
+            for function in (log_mel_patches, run_model, embedding._session)
+        ),
+        *((model_dir / f"{model}.onnx").read_bytes() for model in MODELS),
+    )
 
 
 @functools.cache
@@ -108,13 +87,10 @@ def analyse(path: Path, model_dir: Path) -> TrackPatches:
     """Decode as the library does (22050 Hz window, resampled inside the front end) and run."""
     decoded = decode_window(path, sr=SR, window_s=WINDOW_S)
     window_patches = log_mel_patches(y=decoded.y, sr=SR, path=path)
-    excerpt_patches = []
-    if decoded.duration_s >= EXCERPT_MIN_S:
-        whole = decode_window(path, sr=SR, window_s=decoded.duration_s + 60.0)
-        excerpt_patches = [
-            log_mel_patches(y=whole.y[lo:hi], sr=SR, path=path)
-            for lo, hi in excerpt_bounds(len(whole.y), sr=SR)
-        ]
+    excerpt_patches = [
+        log_mel_patches(y=y, sr=SR, path=path)
+        for y in excerpt_samples(path, duration_s=decoded.duration_s)
+    ]
     window, excerpts = {}, {}
     for model in MODELS:
         window[model] = penultimates(window_patches, model=model, model_dir=model_dir)
@@ -126,44 +102,36 @@ def analyse(path: Path, model_dir: Path) -> TrackPatches:
     return TrackPatches(window, excerpts)
 
 
-def _analyse_into(path: Path, target: Path, model_dir: Path) -> Path:
+def _arrays(path: Path, model_dir: Path) -> dict[str, np.ndarray]:
+    """What the cache keeps of a track: `analyse` as named arrays."""
     result = analyse(path, model_dir)
     arrays = {f"window_{m}": v for m, v in result.window.items()}
     arrays.update({f"excerpts_{m}": v for m, v in result.excerpts.items()})
-    tmp = target.with_name(f".{target.stem}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(target)
-    return target
+    return arrays
+
+
+def _read(npz: Mapping[str, np.ndarray]) -> TrackPatches:
+    """A cached track back from its arrays."""
+    return TrackPatches(
+        {m: npz[f"window_{m}"] for m in MODELS},
+        {m: npz[f"excerpts_{m}"] for m in MODELS},
+    )
 
 
 def load_patches(
     tracks: list[Track], cache_dir: Path, *, workers: int, model_dir: Path = MODEL_DIR
 ) -> tuple[list[TrackPatches], int]:
     """Every track's patches, running the networks on those not cached yet; how many were run."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    version = code_version(model_dir)
-    targets = [cache_path(cache_dir, t.path, version) for t in tracks]
-    todo = [
-        (t.path, target) for t, target in zip(tracks, targets, strict=True) if not target.exists()
-    ]
-    # A shuffled order, so that the tracks done so far are a sample of every soundtrack.
-    todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]
-    if todo:
-        with ProcessPoolExecutor(max_workers=workers, initializer=warm_worker) as pool:
-            jobs = pool.map(_analyse_into, *zip(*todo, strict=True), [model_dir] * len(todo))
-            for done, _ in enumerate(jobs, 1):
-                print(f"\r  ran the networks on {done}/{len(todo)}", end="", flush=True)
-        print()
-    loaded = []
-    for target in targets:
-        with np.load(target) as npz:
-            loaded.append(
-                TrackPatches(
-                    {m: npz[f"window_{m}"] for m in MODELS},
-                    {m: npz[f"excerpts_{m}"] for m in MODELS},
-                )
-            )
-    return loaded, len(todo)
+    return load_cached(
+        tracks,
+        cache_dir,
+        version=code_version(model_dir),
+        analyse=functools.partial(_arrays, model_dir=model_dir),
+        read=_read,
+        workers=workers,
+        doing="ran the networks on",
+        shuffle=True,
+    )
 
 
 def cached_tracks(tracks: list[Track], cache_dir: Path, model_dir: Path) -> list[Track]:

@@ -17,7 +17,7 @@ outer folds, and were the default for a while. XGBoost is the classifier by desi
 ``--xgb-only`` chooses among XGBoost configurations only, all on the 57 features plus the LDA
 directions (the blend is still scored, for reference). There, depth 3 with 400 trees at rate
 0.05 and half the columns per tree was chosen in 3 of the 6 outer folds; it is
-``indexer.model.genre_training.DEFAULT_PARAMS``. See the README for the figures.
+``indexer.model.genre_fitting.DEFAULT_PARAMS``. See the README for the figures.
 
 Every fit uses one thread; with ``--xgb-only`` a run took 272-279 s wall (104 s CPU) with two
 runs side by side on 2 shared cores.
@@ -79,7 +79,7 @@ def _logreg(C: float) -> Base:
     return run
 
 
-# The trees' settings before this comparison (indexer.model.genre_training's DEFAULT_PARAMS until
+# The trees' settings before this comparison (indexer.model.genre_fitting's DEFAULT_PARAMS until
 # then); the candidates below are fixed here, so changing DEFAULT_PARAMS does not change what is
 # compared.
 BASELINE: dict[str, Any] = {

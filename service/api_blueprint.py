@@ -1,6 +1,6 @@
 """The blueprint every JSON API area uses: flask-smorest's, reading requests our way.
 
-flask-smorest runs each route's request schema (service/schemas.py) through webargs before the
+flask-smorest runs each route's request schema (service/schemas/) through webargs before the
 view and records it for the OpenAPI document. This module adds what all routes share:
 
 - A blank query value (``genre=``, as a form left empty sends it) means the parameter is absent;
@@ -77,7 +77,7 @@ class RequestParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """A JSON API area: routes declare their arguments and answers (service/schemas.py)."""
+    """A JSON API area: routes declare their arguments and answers (service/schemas/)."""
 
     ARGUMENTS_PARSER = RequestParser()
 

@@ -9,7 +9,7 @@ marshmallow and webargs; and it adds 2.6 MiB, all pure Python. APIFlask, on the 
 libraries, turns the app into its own Flask subclass and requires pydantic (18 MiB added);
 spectree needs pydantic (11 MiB) and writes OpenAPI 3.1 by default.
 
-Each route's schemas are in service/schemas.py. This module sets the document up for an app and
+Each route's schemas are in service/schemas/. This module sets the document up for an app and
 serves it at ``GET /api/openapi.json``, with the values ``genre`` accepts filled in from the
 genre model the app loaded (loading it at start-up would import XGBoost in every worker).
 """
@@ -24,7 +24,7 @@ from flask_smorest import Api
 
 from indexer.recommend.options import known_genres
 from service.api_blueprint import Blueprint
-from service.schemas import Error
+from service.schemas.common import Error
 
 OPENAPI_VERSION = "3.0.3"
 

@@ -16,8 +16,8 @@ import numpy as np
 from flask import Response, current_app, jsonify
 
 from indexer.model.spaces import FEATURES
-from service import schemas
 from service.api_blueprint import Blueprint
+from service.schemas import library as library_schemas
 from service.state import state
 
 bp = Blueprint("library", __name__, url_prefix="/api/library")
@@ -100,7 +100,7 @@ def song_map() -> SongMap:
 
 
 @bp.get("/stats")
-@bp.response(200, schemas.LibraryStats)
+@bp.response(200, library_schemas.LibraryStats)
 def library_stats() -> Response:
     """Songs per genre (most first) and how far the index is behind the database.
 
@@ -128,7 +128,7 @@ def library_stats() -> Response:
 
 
 @bp.get("/map")
-@bp.response(200, schemas.LibraryMap)
+@bp.response(200, library_schemas.LibraryMap)
 def library_map() -> Response:
     """Songs at their 2-D PCA position (every song, or an even sample of `MAP_POINTS` in a
     larger library), with title and genre for colouring and tooltips."""

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, jsonify
 
 from indexer.walks.path import PathStep, find_path
-from service import schemas
 from service.api_blueprint import Blueprint
+from service.schemas import walks as walk_schemas
 from service.songs import check_song_ids
 from service.state import state
 
@@ -16,7 +16,7 @@ bp = Blueprint("paths", __name__, url_prefix="/api")
 
 
 def step_json(step: PathStep) -> dict[str, Any]:
-    """`schemas.PathStep`: a song of a path, its tempo, its cosines to the previous and goal."""
+    """`walk_schemas.PathStep`: a song of a path, its tempo, its cosines to previous and goal."""
     song = step.song
     previous = step.similarity_to_previous
     return {
@@ -32,8 +32,8 @@ def step_json(step: PathStep) -> dict[str, Any]:
 
 
 @bp.get("/path")
-@bp.arguments(schemas.PathQuery(), location="query")
-@bp.response(200, schemas.SongPath)
+@bp.arguments(walk_schemas.PathQuery(), location="query")
+@bp.response(200, walk_schemas.SongPath)
 @bp.fails_with(404)
 def song_path(query: dict[str, Any]) -> Response:
     """A walk from ``from`` to ``to``, each song more similar to ``to`` than the one before.

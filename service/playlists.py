@@ -14,8 +14,8 @@ from flask import Response, jsonify, request, url_for
 
 from indexer.walks.m3u import m3u8_entries
 from indexer.walks.playlist import PlaylistEntry, build_playlist
-from service import schemas
 from service.api_blueprint import Blueprint
+from service.schemas import walks as walk_schemas
 from service.songs import check_song_ids
 from service.state import state
 
@@ -32,7 +32,7 @@ _M3U8 = {
 
 
 def entry_json(entry: PlaylistEntry) -> dict[str, Any]:
-    """`schemas.PlaylistSong`."""
+    """`walk_schemas.PlaylistSong`."""
     song = entry.song
     previous = entry.similarity_to_previous
     return {
@@ -57,9 +57,9 @@ def wants_m3u8(asked: str | None) -> bool:
 
 
 @bp.post("/playlists")
-@bp.arguments(schemas.PlaylistFormat(), location="query")
-@bp.arguments(schemas.PlaylistRequest(), location="json")
-@bp.response(200, schemas.Playlist)
+@bp.arguments(walk_schemas.PlaylistFormat(), location="query")
+@bp.arguments(walk_schemas.PlaylistRequest(), location="json")
+@bp.response(200, walk_schemas.Playlist)
 @bp.doc(responses={200: _M3U8})
 @bp.fails_with(404)
 def make_playlist(query: dict[str, Any], body: dict[str, Any]) -> Response:

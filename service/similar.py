@@ -38,9 +38,9 @@ from indexer.recommend.duplicates import SongTraits
 from indexer.recommend.explain import Explanation, explain
 from indexer.recommend.options import NeighbourQuery, neighbour_query
 from indexer.recommend.rerank import Anchor, Dropped
-from service import schemas
 from service.api_blueprint import Blueprint
 from service.errors import ApiError
+from service.schemas import similar as similar_schemas
 from service.songs import (
     check_song_id,
     check_song_ids,
@@ -69,7 +69,7 @@ def context(space: str) -> Context:
 
 
 def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
-    """`schemas.Neighbour`: a neighbour with its cosine score."""
+    """`similar_schemas.Neighbour`: a neighbour with its cosine score."""
     song = neighbour.song
     return {
         "id": song.id,
@@ -83,7 +83,7 @@ def neighbour_json(neighbour: Neighbour) -> dict[str, Any]:
 
 
 def explanation_json(explanation: Explanation) -> dict[str, Any]:
-    """`schemas.Explanation`, unrounded, so the parts add up to ``cosine`` exactly."""
+    """`similar_schemas.Explanation`, unrounded, so the parts add up to ``cosine`` exactly."""
     return {
         "cosine": explanation.cosine,
         "parts": explanation.parts,
@@ -125,8 +125,8 @@ def neighbours_payload(
 
 
 @bp.get("/songs/<int:song_id>/similar")
-@bp.arguments(schemas.SimilarQuery(), location="query")
-@bp.response(200, schemas.Similar)
+@bp.arguments(similar_schemas.SimilarQuery(), location="query")
+@bp.response(200, similar_schemas.Similar)
 @bp.fails_with(404)
 def similar_songs(values: dict[str, Any], song_id: int) -> Response:
     """The ``k`` nearest songs by cosine, the song itself excluded, re-ranked as asked."""
@@ -157,9 +157,9 @@ def similar_songs(values: dict[str, Any], song_id: int) -> Response:
 
 
 @bp.post("/similar")
-@bp.arguments(schemas.SimilarQuery(), location="query")
-@bp.arguments(schemas.Upload(), location="files")
-@bp.response(200, schemas.UploadSimilar)
+@bp.arguments(similar_schemas.SimilarQuery(), location="query")
+@bp.arguments(similar_schemas.Upload(), location="files")
+@bp.response(200, similar_schemas.UploadSimilar)
 @bp.fails_with(413, 504)
 def similar_upload(values: dict[str, Any], files: dict[str, Any]) -> Response:
     """Genre and nearest songs for an uploaded clip (multipart field ``file``).
@@ -263,8 +263,8 @@ def _analyse_upload(
 
 
 @bp.get("/similar")
-@bp.arguments(schemas.SeedQuery(), location="query")
-@bp.response(200, schemas.SeedSimilar)
+@bp.arguments(similar_schemas.SeedQuery(), location="query")
+@bp.response(200, similar_schemas.SeedSimilar)
 @bp.fails_with(404)
 def similar_to_seeds(values: dict[str, Any]) -> Response:
     """The ``k`` songs nearest to the seeds (centroid or per-seed union), away from ``not``.

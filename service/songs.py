@@ -21,12 +21,12 @@ from indexer.ingest.scan import expand_paths
 from indexer.model.spaces import FEATURES
 from indexer.model.tags import top_tags
 from indexer.vectors.store import Manifest
-from service import schemas
 from service.api_blueprint import Blueprint
 from service.cursor import decode as decode_cursor
 from service.cursor import encode as encode_cursor
 from service.errors import ApiError
 from service.query_fields import MAX_SONG_ID
+from service.schemas import songs as song_schemas
 from service.state import state
 
 bp = Blueprint("songs", __name__, url_prefix="/api")
@@ -77,7 +77,7 @@ def top_genres(probabilities: dict[str, float], n: int = 3) -> list[dict[str, An
 
 
 def genre_json(song: Song | SongRow, *, full: bool) -> dict[str, Any]:
-    """`schemas.Genre` (``full``) or `schemas.NeighbourGenre` of a song."""
+    """`song_schemas.Genre` (``full``) or `song_schemas.NeighbourGenre` of a song."""
     probabilities = song.genre_probabilities or {}
     genre: dict[str, Any] = {
         "label": song.genre,
@@ -91,12 +91,12 @@ def genre_json(song: Song | SongRow, *, full: bool) -> dict[str, Any]:
 
 
 def tags_json(song: Song | SongRow) -> list[dict[str, Any]]:
-    """`schemas.Tag` list: a song's top tags, best first; empty until the network has run."""
+    """`song_schemas.Tag` list: a song's top tags, best first; empty until the network has run."""
     return [{"tag": t.tag, "probability": t.probability} for t in top_tags(song.tag_vector)]
 
 
 def song_json(song: Song | SongRow) -> dict[str, Any]:
-    """`schemas.Song`: the public view of a song (never its path on the server)."""
+    """`song_schemas.Song`: the public view of a song (never its path on the server)."""
     return {
         "id": song.id,
         "title": song.title,
@@ -112,7 +112,7 @@ def song_json(song: Song | SongRow) -> dict[str, Any]:
 
 
 @bp.get("/health")
-@bp.response(200, schemas.Health)
+@bp.response(200, song_schemas.Health)
 def health() -> Response:
     """Liveness plus what is loaded: songs in the database, vectors in the index.
 
@@ -137,8 +137,8 @@ def health() -> Response:
 
 
 @bp.get("/songs")
-@bp.arguments(schemas.SongListQuery(), location="query")
-@bp.response(200, schemas.SongPage)
+@bp.arguments(song_schemas.SongListQuery(), location="query")
+@bp.response(200, song_schemas.SongPage)
 def list_songs(query: dict[str, Any]) -> Response:
     """Songs matching ``q`` in title, artist or album, by artist and title, paginated.
 
@@ -167,7 +167,7 @@ def list_songs(query: dict[str, Any]) -> Response:
 
 
 @bp.get("/songs/<int:song_id>")
-@bp.response(200, schemas.Song)
+@bp.response(200, song_schemas.Song)
 @bp.fails_with(404)
 def get_song(song_id: int) -> Response:
     """One song."""
@@ -212,7 +212,7 @@ def song_audio(song_id: int) -> Response:
 
 
 @bp.get("/model")
-@bp.response(200, schemas.Model)
+@bp.response(200, song_schemas.Model)
 def model_info() -> Response:
     """The genre model's version and measured scores, and the neighbour metric in use."""
     library = state().library
@@ -256,8 +256,8 @@ def admin_only(view: Callable[..., Response]) -> Callable[..., Response]:
 
 @bp.post("/songs")
 @admin_only
-@bp.arguments(schemas.AddSongs(), location="json")
-@bp.response(200, schemas.AddReport)
+@bp.arguments(song_schemas.AddSongs(), location="json")
+@bp.response(200, song_schemas.AddReport)
 def add_songs(body: dict[str, Any]) -> Response:
     """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
     st = state()
@@ -276,7 +276,7 @@ def add_songs(body: dict[str, Any]) -> Response:
 
 @bp.delete("/songs/<int:song_id>")
 @admin_only
-@bp.response(200, schemas.Removed)
+@bp.response(200, song_schemas.Removed)
 @bp.fails_with(404)
 def delete_song(song_id: int) -> Response:
     """Admin: remove a song from the library (its file stays)."""

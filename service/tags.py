@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from indexer.model.tags import KINDS, TAG_KINDS, TAG_THRESHOLD, TAG_VOCABULARY, tag_models
-from service import schemas
 from service.api_blueprint import Blueprint
+from service.schemas import library as library_schemas
 from service.state import state
 
 bp = Blueprint("tags", __name__, url_prefix="/api")
 
 
 @bp.get("/tags")
-@bp.response(200, schemas.TagVocabulary)
+@bp.response(200, library_schemas.TagVocabulary)
 def list_tags() -> Response:
     """Every tag, its kind (genre, mood, era, …), the networks that predict it, and how many
     songs carry it (merged probability at least ``threshold``), in the networks' order."""

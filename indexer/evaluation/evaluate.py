@@ -24,8 +24,8 @@ from indexer.model.calibration import (
     ece_noise_floor,
     expected_calibration_error,
 )
+from indexer.model.genre_cross_validation import evaluation_splits, out_of_fold_predictions
 from indexer.model.genre_labels import UNCERTAIN_BELOW
-from indexer.model.genre_training import evaluation_splits, out_of_fold_predictions
 from indexer.model.gtzan_table import FeatureTable, Fold
 from indexer.model.scaler import fit_scaler, raw_unit_vectors
 

@@ -11,8 +11,9 @@ time it is needed, and its cross-validated accuracy is stored with it: on the ar
 split it is about 0.55 over 10 genres, far below the 0.75 a random split suggests, and the
 service should present genres with that in mind.
 
-This module holds the fitted model, its predictions and its files; fitting, cross-validation
-and calibration are `indexer.model.genre_training`.
+This module holds the fitted model, its predictions and its files; training is
+`indexer.model.genre_training`, one fit `indexer.model.genre_fitting`, cross-validation and
+calibration `indexer.model.genre_cross_validation`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 PROBE = """
 import sys
 import service, service.songs, service.similar, service.paths, service.library, service.pages
-import service.api_document, service.schemas, service.subsonic
+import service.api_document, service.schemas.common, service.subsonic
 import indexer.library, indexer.vectors.store
 heavy = sorted(m for m in ("sklearn", "xgboost", "librosa") if m in sys.modules)
 print(",".join(heavy))

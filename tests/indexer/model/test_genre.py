@@ -28,12 +28,9 @@ from indexer.model.genre import (
     load_genre_model,
     save_genre_model,
 )
+from indexer.model.genre_cross_validation import evaluation_splits
 from indexer.model.genre_linear import LinearPart
-from indexer.model.genre_training import (
-    ensure_genre_model,
-    evaluation_splits,
-    train_genre_model,
-)
+from indexer.model.genre_training import ensure_genre_model, train_genre_model
 from indexer.model.gtzan_table import FeatureTable, bundled_table_path, load_table
 
 
