@@ -6,13 +6,14 @@ Four kinds, all inner product on unit vectors (cosine):
 - ``ivf``: inverted lists of full vectors (IVF-Flat). Only the ``nprobe`` lists nearest to a
   query are scanned, so a million songs cost a fraction of a millisecond; vectors are stored
   exactly, so adding, removing and reconstructing work natively. Chosen automatically above
-  the size threshold because it measured better than HNSW here (``bench/search.py``): much
-  faster to build, smaller, and with true removals.
+  the size threshold in the features space because it measured better than HNSW here
+  (``bench/search.py``): much faster to build, smaller, and with true removals.
 - ``ivf-sq8``: the same inverted lists holding each vector as one byte per dimension (FAISS's
   scalar quantiser, per-dimension ranges, residuals from the list's centre): a quarter of the
   memory, for the 400-d sound space at a million songs (1.6 GB as float32, 0.4 GB here;
-  ``bench/search.py --space sound``). Adding and removing work as for ``ivf``;
-  reconstructing returns the decoded vector, within the quantiser's step of the one added.
+  ``bench/search.py --space sound``), and what ``auto`` picks in the sound space. Adding and
+  removing work as for ``ivf``; reconstructing returns the decoded vector, within the
+  quantiser's step of the one added.
 - ``hnsw``: a navigable small-world graph. Graphs cannot drop nodes, so a removed song's node
   is *masked* (its id is set to -1 and searches skip it) and stays in the graph until the
   index is compacted (rebuilt from its live vectors).
