@@ -236,7 +236,7 @@ def remove_cmd(ctx: click.Context, refs: tuple[str, ...]) -> None:
 @click.command("rebuild")
 @click.option(
     "--kind",
-    type=click.Choice(["auto", "flat", "ivf", "hnsw"]),
+    type=click.Choice(["auto", "flat", "ivf", "ivf-sq8", "hnsw"]),
     help="Index kind for this rebuild (default: $SOUNDALIKE_INDEX_KIND, else auto by size).",
 )
 @click.pass_context

@@ -13,9 +13,10 @@ import numpy as np
 
 from indexer.errors import StoreError
 from indexer.vectors.kinds import (
+    IVF_KINDS,
     KIND_FLAT,
     KIND_HNSW,
-    KIND_IVF,
+    LOSSY_KINDS,
     MASKED_ID,
     default_params,
     kind_of,
@@ -44,7 +45,7 @@ class VectorIndex:
         cls, dim: int, *, kind: str = KIND_FLAT, params: dict[str, Any] | None = None
     ) -> VectorIndex:
         """An index of ``kind`` with no vectors (an IVF one trains on its first batch)."""
-        if kind == KIND_IVF and not params:
+        if kind in IVF_KINDS and not params:
             raise StoreError("an empty IVF index needs its nlist and nprobe; use build()")
         params = default_params(kind, 0) | (params or {})
         return cls(new_index(kind, dim, params), kind=kind, params=params)
@@ -66,8 +67,10 @@ class VectorIndex:
         train(raw, kind, vectors)
         index = cls(raw, kind=kind, params=params)
         index.add(ids, vectors)
-        if kind == KIND_IVF and "nprobe" not in given and len(vectors):
-            nprobe, recall = tune_nprobe(raw, np.asarray(ids, dtype=np.int64), vectors)
+        if kind in IVF_KINDS and "nprobe" not in given and len(vectors):
+            nprobe, recall = tune_nprobe(
+                raw, np.asarray(ids, dtype=np.int64), vectors, plateau=kind in LOSSY_KINDS
+            )
             index.params |= {"nprobe_library": nprobe, "library_recall": round(recall, 4)}
         return index
 
@@ -99,7 +102,7 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """Every id in the index, as int64."""
-        if self.kind == KIND_IVF:
+        if self.kind in IVF_KINDS:
             invlists = faiss.extract_index_ivf(self._index).invlists
             parts = [
                 faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
@@ -135,7 +138,7 @@ class VectorIndex:
             return 0
         if self.kind == KIND_HNSW:
             return self._mask(ids)
-        if self.kind == KIND_IVF:
+        if self.kind in IVF_KINDS:
             # The id hash table of an IVF index removes by an explicit array of ids only.
             return int(self._index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
         return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
@@ -164,8 +167,34 @@ class VectorIndex:
         live = id_map != MASKED_ID
         return VectorIndex.build(id_map[live], vectors[live], kind=self.kind, params=self.params)
 
+    @property
+    def lossy(self) -> bool:
+        """Whether stored vectors are approximations of the ones added (`reconstruct` decodes)."""
+        return self.kind in LOSSY_KINDS
+
+    def holds(self, song_id: int, vector: np.ndarray) -> bool:
+        """Whether ``song_id`` is stored as ``vector`` would be: for a lossy kind, whether
+        adding ``vector`` again would store the same bytes (so a sync need not re-add it)."""
+        stored = self.reconstruct(song_id)
+        if stored is None:
+            return False
+        if self.lossy:
+            vector = self.encode_decode(vector)
+        return bool(np.array_equal(stored, vector))
+
+    def encode_decode(self, vector: np.ndarray) -> np.ndarray:
+        """``vector`` as this index would store and return it (itself for an exact kind)."""
+        row = np.ascontiguousarray(np.atleast_2d(vector), dtype=np.float32)
+        if not self.lossy:
+            return row[0]
+        return self._index.sa_decode(self._index.sa_encode(row))[0]
+
     def reconstruct(self, song_id: int) -> np.ndarray | None:
-        """The stored vector of one song, or None when it is not indexed."""
+        """The stored vector of one song, or None when it is not indexed.
+
+        For a lossy kind this is the decoded approximation (`encode_decode` of the vector
+        added): a query made from it lands within the quantiser's step of the song's own.
+        """
         if song_id < 0:
             return None
         try:

@@ -1,13 +1,19 @@
 """Which FAISS index a library gets, and how each kind is built and searched.
 
-Three kinds, all inner product on unit vectors (cosine):
+Four kinds, all inner product on unit vectors (cosine):
 
 - ``flat``: exact scan. Best up to about 100k songs (under a millisecond a query).
 - ``ivf``: inverted lists of full vectors (IVF-Flat). Only the ``nprobe`` lists nearest to a
   query are scanned, so a million songs cost a fraction of a millisecond; vectors are stored
   exactly, so adding, removing and reconstructing work natively. Chosen automatically above
-  the size threshold because it measured better than HNSW here (``bench/search.py``): much
-  faster to build, smaller, and with true removals.
+  the size threshold in the features space because it measured better than HNSW here
+  (``bench/search.py``): much faster to build, smaller, and with true removals.
+- ``ivf-sq8``: the same inverted lists holding each vector as one byte per dimension (FAISS's
+  scalar quantiser, per-dimension ranges, residuals from the list's centre): a quarter of the
+  memory, for the 400-d sound space at a million songs (1.6 GB as float32, 0.4 GB here;
+  ``bench/search.py --space sound``), and what ``auto`` picks in the sound space. Adding and
+  removing work as for ``ivf``; reconstructing returns the decoded vector, within the
+  quantiser's step of the one added.
 - ``hnsw``: a navigable small-world graph. Graphs cannot drop nodes, so a removed song's node
   is *masked* (its id is set to -1 and searches skip it) and stays in the graph until the
   index is compacted (rebuilt from its live vectors).
@@ -22,15 +28,24 @@ import faiss
 import numpy as np
 
 from indexer.errors import StoreError
+from indexer.model.spaces import SOUND
 
 KIND_FLAT = "flat"
 KIND_IVF = "ivf"
 KIND_HNSW = "hnsw"
-KINDS = (KIND_FLAT, KIND_IVF, KIND_HNSW)
+KIND_IVF_SQ8 = "ivf-sq8"
+KINDS = (KIND_FLAT, KIND_IVF, KIND_IVF_SQ8, KIND_HNSW)
+# Kinds with inverted lists: trained centroids, nlist/nprobe, removal through the id hash table.
+IVF_KINDS = (KIND_IVF, KIND_IVF_SQ8)
+# Kinds whose stored vectors are not the ones added (reconstruct decodes an approximation).
+LOSSY_KINDS = (KIND_IVF_SQ8,)
 KIND_AUTO = "auto"
 
-# The approximate kind ``auto`` picks above the threshold.
+# The approximate kind ``auto`` picks above the threshold, and the one it picks in the sound
+# space: 400-d float32 vectors are 1.6 GB at a million songs, a quarter of that as bytes, for a
+# small loss of recall (docs/performance.md, "A million songs in the sound space").
 APPROX_KIND = KIND_IVF
+SOUND_APPROX_KIND = KIND_IVF_SQ8
 # Below this many songs an exact scan is fast enough and needs no training.
 DEFAULT_APPROX_THRESHOLD = 100_000
 
@@ -42,6 +57,11 @@ HNSW_EF_SEARCH = 128
 # An IVF index built from a library scans the fewest lists that find, for songs of that
 # library, this share of their exact 10 nearest songs (see tune_nprobe).
 IVF_TARGET_RECALL = 0.99
+# A compressed index may never reach that target however many lists it scans (its scores are
+# approximate): its tuning stops once a rung of the ladder adds less than this recall, provided
+# it has reached the floor.
+IVF_PLATEAU_GAIN = 0.002
+IVF_PLATEAU_FLOOR = 0.95
 IVF_TUNING_QUERIES = 500
 # Cosines this close count as equal when telling tied neighbours apart (float32 rounding).
 TIE_TOLERANCE = 1e-5
@@ -54,17 +74,33 @@ MASKED_ID = -1
 _LIVE_IDS = (0, 2**62)
 
 
-def resolve_kind(requested: str, n: int, *, threshold: int = DEFAULT_APPROX_THRESHOLD) -> str:
-    """The kind for a library of ``n`` songs: ``requested`` unless it is ``auto``."""
+def approx_kind(space: str | None) -> str:
+    """The approximate kind ``auto`` picks for an index of ``space`` (None: the features')."""
+    return SOUND_APPROX_KIND if space == SOUND else APPROX_KIND
+
+
+def resolve_kind(
+    requested: str,
+    n: int,
+    *,
+    threshold: int = DEFAULT_APPROX_THRESHOLD,
+    space: str | None = None,
+) -> str:
+    """The kind for a library of ``n`` songs in ``space``: ``requested`` unless it is ``auto``."""
     if requested == KIND_AUTO:
-        return APPROX_KIND if n >= threshold else KIND_FLAT
+        return approx_kind(space) if n >= threshold else KIND_FLAT
     if requested not in KINDS:
         raise StoreError(f"unknown index kind {requested!r}; choose from auto, {', '.join(KINDS)}")
     return requested
 
 
 def target_kind(
-    configured: str, current: str | None, n: int, *, threshold: int = DEFAULT_APPROX_THRESHOLD
+    configured: str,
+    current: str | None,
+    n: int,
+    *,
+    threshold: int = DEFAULT_APPROX_THRESHOLD,
+    space: str | None = None,
 ) -> str:
     """The kind a sync should leave behind for ``n`` songs, given the index's ``current`` kind.
 
@@ -74,15 +110,15 @@ def target_kind(
     library near the threshold from switching back and forth).
     """
     if configured != KIND_AUTO or current is None:
-        return resolve_kind(configured, n, threshold=threshold)
+        return resolve_kind(configured, n, threshold=threshold, space=space)
     if current == KIND_FLAT:
-        return APPROX_KIND if n >= threshold else KIND_FLAT
+        return approx_kind(space) if n >= threshold else KIND_FLAT
     return current if n >= threshold // 2 else KIND_FLAT
 
 
 def needs_rebuild(kind: str, params: dict[str, Any], n: int) -> bool:
     """Whether an index of ``kind`` built with ``params`` has outgrown them at ``n`` vectors."""
-    if kind != KIND_IVF:
+    if kind not in IVF_KINDS:
         return False
     # Centroids fitted on a much smaller library leave each list too long: refit.
     return default_params(KIND_IVF, n)["nlist"] >= 2 * int(params.get("nlist", 1))
@@ -90,7 +126,7 @@ def needs_rebuild(kind: str, params: dict[str, Any], n: int) -> bool:
 
 def default_params(kind: str, n: int) -> dict[str, Any]:
     """Build and search parameters for ``n`` vectors; recorded in the manifest."""
-    if kind == KIND_IVF:
+    if kind in IVF_KINDS:
         # About 4 sqrt(n) lists, but never fewer training points per list than k-means needs.
         nlist = max(1, min(round(4 * math.sqrt(max(n, 1))), max(n, 1) // 39))
         return {"nlist": nlist, "nprobe": min(nlist, max(32, nlist // 48))}
@@ -103,8 +139,11 @@ def new_index(kind: str, dim: int, params: dict[str, Any]) -> faiss.Index:
     """An empty FAISS index of ``kind`` (an IVF index still needs :func:`train`)."""
     if kind == KIND_FLAT:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if kind == KIND_IVF:
-        index = faiss.index_factory(dim, f"IVF{params['nlist']},Flat", faiss.METRIC_INNER_PRODUCT)
+    if kind in IVF_KINDS:
+        codes = "SQ8" if kind == KIND_IVF_SQ8 else "Flat"
+        index = faiss.index_factory(
+            dim, f"IVF{params['nlist']},{codes}", faiss.METRIC_INNER_PRODUCT
+        )
         ivf = faiss.extract_index_ivf(index)
         # A hash table from id to list position: reconstruct by id, and remove without a scan.
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
@@ -122,8 +161,9 @@ def new_index(kind: str, dim: int, params: dict[str, Any]) -> faiss.Index:
 
 
 def train(index: faiss.Index, kind: str, vectors: np.ndarray, *, seed: int = 0) -> None:
-    """Fit the IVF centroids on a sample of ``vectors`` (other kinds need no training)."""
-    if kind != KIND_IVF or index.is_trained:
+    """Fit the IVF centroids (and the scalar quantiser's ranges) on a sample of ``vectors``;
+    other kinds need no training."""
+    if kind not in IVF_KINDS or index.is_trained:
         return
     nlist = faiss.extract_index_ivf(index).nlist
     if len(vectors) < nlist:
@@ -148,6 +188,7 @@ def tune_nprobe(
     target: float = IVF_TARGET_RECALL,
     queries: int = IVF_TUNING_QUERIES,
     seed: int = 0,
+    plateau: bool = False,
 ) -> tuple[int, float]:
     """The fewest lists (of `NPROBE_LADDER`, or all) in which songs of the library find their
     exact top ``k`` with recall ``target``; returns ``(nprobe, recall)``.
@@ -158,8 +199,13 @@ def tune_nprobe(
     against 83). Vectors from outside the library (an upload unlike any song, the centroid of
     several seeds) can fall between the lists' centres and need more: they keep the default.
     A sample of the songs is searched against the exact top ``k`` of a full scan, each song
-    itself excluded; a song tied with the k-th exact one (equal vectors: the same recording
-    twice) counts as found. ``index`` is left with its ``nprobe`` unchanged.
+    itself excluded; a found song counts when its exact cosine reaches the k-th exact one, so a
+    song tied with it (equal vectors: the same recording twice) counts as found, and the
+    approximate scores of a compressed index cannot make a wrong song look right. With
+    ``plateau`` (a compressed index) the ladder also stops, at the rung before, when a rung
+    adds less than `IVF_PLATEAU_GAIN` to a recall of at least `IVF_PLATEAU_FLOOR`: the
+    quantiser then limits recall, not the lists. ``index`` is left with its ``nprobe``
+    unchanged.
 
     Parameters
     ----------
@@ -176,30 +222,48 @@ def tune_nprobe(
     sample = np.ascontiguousarray(vectors[rows], dtype=np.float32)
     own = ids[rows]
     scores, positions = faiss.knn(sample, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
-    # Songs with equal vectors tie, and either of two tied songs is a right answer: a found
-    # song counts when it scores at least the k-th exact score.
     kth = np.array(
         [
             _without_scores(ids[p], s, o, k)[-1]
             for p, s, o in zip(positions, scores, own, strict=True)
         ]
     )
+    order = np.argsort(ids)
     ladder = [p for p in NPROBE_LADDER if p < ivf.nlist] + [int(ivf.nlist)]
-    recall = 1.0
+    recall, previous = 1.0, None
     for nprobe in ladder:
         params = faiss.SearchParametersIVF(nprobe=nprobe)
-        found_scores, found = index.search(sample, k + 1, params=params)
+        _, found = index.search(sample, k + 1, params=params)
+        exact_scores = _exact_scores(sample, found, ids, order, vectors)
         recall = float(
             np.mean(
                 [
                     np.count_nonzero(_without_scores(f, s, o, k) >= t - TIE_TOLERANCE) / k
-                    for f, s, o, t in zip(found, found_scores, own, kth, strict=True)
+                    for f, s, o, t in zip(found, exact_scores, own, kth, strict=True)
                 ]
             )
         )
         if recall >= target:
             return nprobe, recall
+        if (
+            plateau
+            and previous is not None
+            and previous[1] >= IVF_PLATEAU_FLOOR
+            and recall - previous[1] < IVF_PLATEAU_GAIN
+        ):
+            return previous
+        previous = (nprobe, recall)
     return int(ivf.nlist), recall
+
+
+def _exact_scores(
+    queries: np.ndarray, found: np.ndarray, ids: np.ndarray, order: np.ndarray, vectors: np.ndarray
+) -> np.ndarray:
+    """Exact cosines of ``queries`` with their ``found`` ids (``order`` sorts ``ids``); -inf for
+    the -1 of empty slots."""
+    places = order[np.clip(np.searchsorted(ids, found, sorter=order), 0, len(ids) - 1)]
+    scores = np.einsum("qd,qkd->qk", queries, vectors[places])
+    return np.where(found >= 0, scores, -np.inf).astype(np.float32)
 
 
 def _without_scores(found: np.ndarray, scores: np.ndarray, own_id: int, k: int) -> np.ndarray:
@@ -213,7 +277,11 @@ def kind_of(index: faiss.Index) -> str:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     if isinstance(inner, faiss.IndexHNSW):
         return KIND_HNSW
-    if isinstance(index, faiss.IndexIVF):
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        if index.sq.qtype != faiss.ScalarQuantizer.QT_8bit:
+            raise StoreError(f"unsupported scalar quantiser type {index.sq.qtype}")
+        return KIND_IVF_SQ8
+    if isinstance(index, faiss.IndexIVFFlat):
         return KIND_IVF
     if isinstance(inner, faiss.IndexFlat):
         return KIND_FLAT
@@ -222,7 +290,7 @@ def kind_of(index: faiss.Index) -> str:
 
 def apply_search_params(index: faiss.Index, kind: str, params: dict[str, Any]) -> None:
     """Set ``nprobe`` or ``efSearch`` from the manifest's parameters."""
-    if kind == KIND_IVF and "nprobe" in params:
+    if kind in IVF_KINDS and "nprobe" in params:
         faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
     elif kind == KIND_HNSW and "ef_search" in params:
         faiss.downcast_index(index.index).hnsw.efSearch = int(params["ef_search"])

@@ -15,7 +15,7 @@ from indexer.cli import main
 from indexer.errors import StoreError
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
-from indexer.model.spaces import FEATURES
+from indexer.model.spaces import FEATURES, SOUND
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
@@ -28,7 +28,8 @@ from indexer.vectors.kinds import (
 )
 from indexer.vectors.store import IndexReader, load_index, save_index
 
-KINDS = ["flat", "ivf", "hnsw"]
+KINDS = ["flat", "ivf", "ivf-sq8", "hnsw"]
+IVF_KINDS = ("ivf", "ivf-sq8")
 
 
 def clustered_rows(n: int, *, seed: int = 0, dim: int = 57) -> np.ndarray:
@@ -73,12 +74,12 @@ def test_save_load_query_round_trip_records_kind_and_params(
     manifest = save_index(index, tmp_path, scaler_version="s", model_version=None, synced_at=None)
     assert manifest.kind == kind
     assert manifest.params == index.params
-    if kind == "ivf":
+    if kind in IVF_KINDS:
         assert set(manifest.params) == {"nlist", "nprobe", "nprobe_library", "library_recall"}
     for mmap in (False, True):
         loaded, again = load_index(tmp_path, mmap=mmap)
         assert (loaded.kind, again, len(loaded)) == (kind, manifest, len(vectors))
-        if kind == "ivf":
+        if kind in IVF_KINDS:
             assert faiss.extract_index_ivf(loaded.faiss_index).nprobe == manifest.params["nprobe"]
         _, ids = loaded.search(vectors[123], k=1)
         assert ids[0][0] == 123
@@ -103,7 +104,16 @@ def test_add_remove_and_replace_without_rebuild(
     assert 5 not in ids
     assert ids[2][0] == 7
     assert ids[3][0] == 1200
-    np.testing.assert_allclose(index.reconstruct(7), vectors[1600])
+    if kind == "ivf-sq8":
+        # One byte per dimension over ranges fitted on the first 1000 rows (a value of a later
+        # row outside them is clipped): near the added vector, and exactly what encoding it gives.
+        np.testing.assert_allclose(index.reconstruct(7), vectors[1600], atol=0.05)
+        np.testing.assert_array_equal(index.reconstruct(7), index.encode_decode(vectors[1600]))
+    else:
+        np.testing.assert_allclose(index.reconstruct(7), vectors[1600])
+    assert index.holds(7, vectors[1600])
+    assert not index.holds(7, vectors[7])
+    assert not index.holds(5, vectors[5])
     # Masked HNSW nodes survive a save and load and stay invisible.
     save_index(index, tmp_path, scaler_version="s", model_version=None, synced_at=None)
     loaded, manifest = load_index(tmp_path)
@@ -169,6 +179,66 @@ def test_ivf_keeps_an_nprobe_it_is_given() -> None:
     assert faiss.extract_index_ivf(index.faiss_index).nprobe == 5
 
 
+def sound_like_rows(n: int, *, seed: int = 0, dim: int = 400, latent: int = 24) -> np.ndarray:
+    """Unit vectors of many dimensions near a low-dimensional clustered set, as network
+    embeddings are (a few dozen directions carry most of their variance)."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(99).standard_normal((latent, dim))
+    centres = np.random.default_rng(98).standard_normal((40, latent))
+    z = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, latent))
+    rows = (z @ basis + 0.5 * rng.standard_normal((n, dim))).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_scalar_quantised_ivf_loses_little_recall_at_a_quarter_of_the_size(tmp_path: Path) -> None:
+    vectors = sound_like_rows(8000)
+    queries = sound_like_rows(300, seed=1)
+    truth = exact_top(vectors, queries, 10)
+    sizes = {}
+    recalls = {}
+    for kind in IVF_KINDS:
+        index = VectorIndex.build(np.arange(len(vectors)), vectors, kind=kind)
+        # Every list scanned: what is left of the loss is the quantiser's alone.
+        faiss.extract_index_ivf(index.faiss_index).nprobe = index.params["nlist"]
+        _, found = index.search(queries, k=10)
+        recalls[kind] = np.mean(
+            [len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)]
+        )
+        save_index(index, tmp_path / kind, scaler_version="s", model_version=None, synced_at=None)
+        sizes[kind] = (tmp_path / kind / "vectors.1.faiss").stat().st_size
+        loaded, manifest = load_index(tmp_path / kind, mmap=True)
+        assert (loaded.kind, manifest.kind, loaded.lossy) == (kind, kind, kind == "ivf-sq8")
+    assert recalls["ivf"] == 1.0
+    assert 0.97 <= recalls["ivf-sq8"] < 1.0
+    # 400 bytes a vector instead of 1600, plus the same ids and centroids.
+    assert sizes["ivf-sq8"] < 0.3 * sizes["ivf"]
+
+
+def test_scalar_quantised_ivf_tunes_nprobe_by_exact_cosines() -> None:
+    vectors = sound_like_rows(20_000, seed=3)
+    ids = np.arange(50, 50 + len(vectors))
+    index = VectorIndex.build(ids, vectors, kind="ivf-sq8")
+    assert index.params["library_recall"] >= IVF_TARGET_RECALL
+    assert index.params["nprobe_library"] < index.params["nlist"]
+    songs = np.random.default_rng(4).choice(len(ids), 200, replace=False)
+    _, found = index.search(vectors[songs], k=11, library_songs=True)
+    exact = ids[np.argsort(-(vectors[songs] @ vectors.T), axis=1)[:, :11]]
+    recall = np.mean(
+        [
+            len(set(f[f != ids[s]][:10]) & set(e[e != ids[s]][:10])) / 10
+            for f, e, s in zip(found, exact, songs, strict=True)
+        ]
+    )
+    assert recall >= 0.97
+    # A target out of reach: the plateau rule stops where more lists stop helping, the plain
+    # ladder scans them all.
+    nlist = index.params["nlist"]
+    nprobe, reached = tune_nprobe(index.faiss_index, ids, vectors, target=1.01, plateau=True)
+    assert nprobe < nlist
+    assert reached >= 0.95
+    assert tune_nprobe(index.faiss_index, ids, vectors, target=1.01)[0] == nlist
+
+
 def test_compaction_drops_masked_hnsw_nodes(vectors: np.ndarray) -> None:
     index = VectorIndex.build(np.arange(1000), vectors[:1000], kind="hnsw")
     index.remove(np.arange(0, 1000, 2))
@@ -180,17 +250,30 @@ def test_compaction_drops_masked_hnsw_nodes(vectors: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    ("requested", "n", "expected"),
-    [("auto", 10, "flat"), ("auto", 100_000, "ivf"), ("hnsw", 10, "hnsw"), ("flat", 10**6, "flat")],
+    ("requested", "n", "space", "expected"),
+    [
+        ("auto", 10, None, "flat"),
+        ("auto", 100_000, None, "ivf"),
+        ("auto", 100_000, FEATURES, "ivf"),
+        ("auto", 10, SOUND, "flat"),
+        ("auto", 100_000, SOUND, "ivf-sq8"),
+        ("ivf", 100_000, SOUND, "ivf"),
+        ("hnsw", 10, None, "hnsw"),
+        ("flat", 10**6, SOUND, "flat"),
+    ],
 )
-def test_resolve_kind(requested: str, n: int, expected: str) -> None:
-    assert resolve_kind(requested, n, threshold=100_000) == expected
+def test_resolve_kind(requested: str, n: int, space: str | None, expected: str) -> None:
+    assert resolve_kind(requested, n, threshold=100_000, space=space) == expected
 
 
 def test_auto_keeps_a_chosen_kind_until_the_threshold_is_crossed() -> None:
     assert target_kind("auto", "hnsw", 80_000, threshold=100_000) == "hnsw"
     assert target_kind("auto", "hnsw", 40_000, threshold=100_000) == "flat"
     assert target_kind("auto", "flat", 120_000, threshold=100_000) == "ivf"
+    assert target_kind("auto", "flat", 120_000, threshold=100_000, space=SOUND) == "ivf-sq8"
+    assert target_kind("auto", "ivf", 120_000, threshold=100_000, space=SOUND) == "ivf"
+    assert target_kind("auto", "ivf-sq8", 40_000, threshold=100_000, space=SOUND) == "flat"
+    assert needs_rebuild("ivf-sq8", {"nlist": 10}, 1_000_000)
     assert target_kind("ivf", "flat", 10, threshold=100_000) == "ivf"
     assert needs_rebuild("ivf", {"nlist": 10}, 1_000_000)
     assert not needs_rebuild("ivf", {"nlist": 4000}, 1_000_000)
