@@ -7,7 +7,7 @@
 full-covariance components) fitted to the standardized GTZAN table, then go through the
 library's default transform (the learned metric, fitted on the table as on a fresh data dir)
 and L2 normalization, as real songs do; the real table (1000 songs) is measured too.
-``--space sound``: 400-d sound vectors drawn from a model fitted to real network embeddings
+``--space sound``: 457-d sound vectors drawn from a model fitted to real network embeddings
 (`bench.sound_space`), the real windows measured too; its kinds default to flat, ivf and
 ivf-sq8. Queries are 1000 further draws, not in the index. For each size and kind it prints
 build time, recall@10 against exact search, single-query p50/p99 on one thread, batch

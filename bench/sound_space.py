@@ -3,21 +3,22 @@
     python -m bench.sound_space [--corpus DIR] [--demo DIR] [--cache FILE] [--workers 2]
 
 There is no million-song set of network embeddings to measure with, so the bench fits a
-generative model to real ones and draws from it. The real vectors are what the indexer stores
-(`indexer.audio.embedding.describe` on a decoded window, then
-`indexer.model.spaces.sound_vectors`), computed for up to `WINDOWS_PER_TRACK` disjoint 30-s
-windows of every track, spread evenly over it, of the game-soundtrack corpus
-(``python -m bench.game_music``) and of the bundled demo library (the CC clips; its ``.hq``
-copies are left out). Windows of one track are what several songs of one album look like to
-the network: near, not equal. The raw 400-value
-embeddings are cached per file (keyed by its path, size and mtime and the embedding version),
-so a second run only fits; a file that cannot be described (too short for one patch) is
-skipped with its reason.
+generative model to real ones and draws from it. The real vectors are what the indexer stores:
+`indexer.audio.embedding.describe` and the 57 features of a decoded window, joined by
+`indexer.model.spaces.sound_vectors` with the features standardized as the ``features`` space
+does on a fresh data dir. They are computed for up to `WINDOWS_PER_TRACK` disjoint 30-s windows
+of every track, spread evenly over it, of the game-soundtrack corpus (``python -m
+bench.game_music``) and of the bundled demo library (the CC clips; its ``.hq`` copies are left
+out). Windows of one track are what several songs of one album look like to the network: near,
+not equal. The raw 400 network values and 57 features of each window are cached per file
+(keyed by its path, size and mtime and the embedding version), so a second run only fits; a
+file that cannot be described (too short for one patch) is skipped with its reason.
 
-The model: PCA of the raw embeddings to `N_COMPONENTS` dimensions (about 90% of the variance),
-a Gaussian mixture with full covariances there, and in the remaining directions independent
-Gaussian noise with each PCA direction's own variance; a draw is mapped back to the 400 values
-and through ``sound_vectors``, as a stored row is. Running this module prints how the draws
+The model: PCA of the raw network values joined with the standardized features (457 values)
+to `N_COMPONENTS` dimensions (about 90% of the variance), a Gaussian mixture with full
+covariances there, and in the remaining directions independent Gaussian noise with each PCA
+direction's own variance; a draw is mapped back to the 457 values and through
+``sound_vectors``, as a stored row is. Running this module prints how the draws
 compare with the real vectors (nearest-neighbour cosines at the real set's size).
 """
 
@@ -38,9 +39,12 @@ from sklearn.mixture import GaussianMixture
 from bench.game_music import DEFAULT_CORPUS, corpus_tracks
 from indexer.audio.decode import decode_window
 from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM, describe
-from indexer.audio.features import SR
+from indexer.audio.feature_columns import N_FEATURES
+from indexer.audio.features import SR, extract_features
 from indexer.errors import IndexerError
 from indexer.ingest.scan import is_audio_name
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.scaler import fit_scaler
 from indexer.model.spaces import sound_vectors
 
 DEMO_LIBRARY = Path(__file__).resolve().parent.parent / "demo" / "library"
@@ -63,13 +67,13 @@ def audio_files(corpus: Path, demo: Path) -> list[Path]:
 def file_key(path: Path) -> str:
     """What a file's cached windows depend on: its path, size and mtime, and the embedding."""
     stat = path.stat()
-    text = f"{EMBEDDING_VERSION}\n{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}"
+    text = f"{EMBEDDING_VERSION}+features\n{path.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def window_embeddings(path: Path) -> np.ndarray:
-    """Raw embeddings [shape=(n_windows, 400)] of up to `WINDOWS_PER_TRACK` disjoint 30-s
-    windows of a track, spread evenly over it.
+def window_values(path: Path) -> np.ndarray:
+    """Raw network values and features [shape=(n_windows, 457)] of up to `WINDOWS_PER_TRACK`
+    disjoint 30-s windows of a track, spread evenly over it.
 
     A track shorter than a window is one window, as the indexer would describe it.
     """
@@ -79,7 +83,12 @@ def window_embeddings(path: Path) -> np.ndarray:
     slack = max(len(y) - n_windows * n_window, 0)
     # Equal gaps before, between and after the windows.
     starts = [i * n_window + (i + 1) * slack // (n_windows + 1) for i in range(n_windows)]
-    return np.stack([describe(y=y[s : s + n_window], sr=SR, path=path).embedding for s in starts])
+    rows = []
+    for s in starts:
+        window = y[s : s + n_window]
+        embedding = describe(y=window, sr=SR, path=path).embedding
+        rows.append(np.concatenate([embedding, extract_features(y=window, sr=SR, path=path)]))
+    return np.stack(rows)
 
 
 def _cached_windows(path: Path, cache: Path) -> tuple[np.ndarray, str | None]:
@@ -88,9 +97,9 @@ def _cached_windows(path: Path, cache: Path) -> tuple[np.ndarray, str | None]:
     if target.exists():
         return np.load(target), None
     try:
-        rows = window_embeddings(path)
+        rows = window_values(path)
     except IndexerError as exc:
-        return np.zeros((0, STORED_DIM), np.float32), f"{path}: {exc}"
+        return np.zeros((0, STORED_DIM + N_FEATURES), np.float32), f"{path}: {exc}"
     np.save(target, rows.astype(np.float32))
     return rows, None
 
@@ -98,7 +107,8 @@ def _cached_windows(path: Path, cache: Path) -> tuple[np.ndarray, str | None]:
 def real_embeddings(
     files: list[Path], *, cache: Path, workers: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(raw embeddings [shape=(n, 400)], index of each row's file)``, cached in ``cache``."""
+    """``(raw network values and features [shape=(n, 457)], index of each row's file)``,
+    cached in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_cached_windows, files, [cache] * len(files)))
@@ -111,11 +121,24 @@ def real_embeddings(
     return embeddings, file_index
 
 
-def fit_sampler(embeddings: np.ndarray, *, seed: int = 0) -> Callable[..., np.ndarray]:
-    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 400)]`` from a model of
-    ``embeddings`` (raw, as stored)."""
-    pca = PCA(n_components=min(embeddings.shape), random_state=seed).fit(embeddings)
-    projected = pca.transform(embeddings)
+def joined(raw: np.ndarray) -> np.ndarray:
+    """Network values and features [shape=(n, 457)] with the features standardized as on a
+    fresh data dir (the bundled GTZAN table, the ``features`` space's statistics)."""
+    table = load_table(bundled_table_path())
+    scaler = fit_scaler(table.X, source_sha256="bench")
+    return np.hstack([raw[:, :STORED_DIM], scaler.standardize(raw[:, STORED_DIM:])])
+
+
+def to_vectors(values: np.ndarray) -> np.ndarray:
+    """Joined values [shape=(n, 457)] (see `joined`) to unit sound vectors."""
+    return sound_vectors(values[:, :STORED_DIM], standardized=values[:, STORED_DIM:])
+
+
+def fit_sampler(values: np.ndarray, *, seed: int = 0) -> Callable[..., np.ndarray]:
+    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 457)]`` from a model of
+    ``values`` (network values and standardized features, see `joined`)."""
+    pca = PCA(n_components=min(values.shape), random_state=seed).fit(values)
+    projected = pca.transform(values)
     head = projected[:, :N_COMPONENTS]
     tail_std = projected[:, N_COMPONENTS:].std(axis=0)
     gmm = GaussianMixture(
@@ -125,7 +148,7 @@ def fit_sampler(embeddings: np.ndarray, *, seed: int = 0) -> Callable[..., np.nd
     def draw(n: int, *, draw_seed: int) -> np.ndarray:
         rng = np.random.default_rng(draw_seed)
         gmm.random_state = draw_seed
-        out = np.empty((n, embeddings.shape[1]), np.float32)
+        out = np.empty((n, values.shape[1]), np.float32)
         for start in range(0, n, 100_000):
             with warnings.catch_warnings():
                 # Covariances symmetric only to float rounding make numpy's sampler warn.
@@ -133,7 +156,7 @@ def fit_sampler(embeddings: np.ndarray, *, seed: int = 0) -> Callable[..., np.nd
                 rows, _ = gmm.sample(min(100_000, n - start))
             tail = rng.standard_normal((len(rows), len(tail_std))) * tail_std
             raw = pca.inverse_transform(np.hstack([rows, tail]))
-            out[start : start + len(rows)] = sound_vectors(raw)
+            out[start : start + len(rows)] = to_vectors(raw)
         # GaussianMixture.sample returns rows grouped by component: shuffle like a real library.
         return out[rng.permutation(n)]
 
@@ -145,8 +168,9 @@ def sound_sampler(
 ) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """``(real unit sound vectors, draw(n, draw_seed=) -> unit vectors)``, as the search
     bench's samplers return."""
-    embeddings, _ = real_embeddings(audio_files(corpus, demo), cache=cache)
-    return sound_vectors(embeddings), fit_sampler(embeddings)
+    raw, _ = real_embeddings(audio_files(corpus, demo), cache=cache)
+    values = joined(raw)
+    return to_vectors(values), fit_sampler(values)
 
 
 def neighbour_cosines(vectors: np.ndarray, groups: np.ndarray, *, k: int = 10) -> np.ndarray:
@@ -173,11 +197,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the comparison as JSON here")
     args = parser.parse_args()
     files = audio_files(args.corpus, args.demo)
-    embeddings, file_index = real_embeddings(files, cache=args.cache, workers=args.workers)
-    real = sound_vectors(embeddings)
+    raw, file_index = real_embeddings(files, cache=args.cache, workers=args.workers)
+    values = joined(raw)
+    real = to_vectors(values)
     described = len(set(file_index.tolist()))
     print(f"{len(real)} windows of {described} of {len(files)} files")
-    drawn = fit_sampler(embeddings)(len(real), draw_seed=1)
+    drawn = fit_sampler(values)(len(real), draw_seed=1)
     rows = {}
     for name, vectors, groups in (
         ("real", real, file_index),

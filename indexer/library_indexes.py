@@ -96,6 +96,7 @@ class LibraryIndexes(LibrarySpaces):
                     manifest.kind if manifest else None,
                     len(space_ids),
                     threshold=self.settings.index_threshold,
+                    space=space,
                 )
                 if kind != index.kind or needs_rebuild(kind, index.params, len(space_ids)):
                     built = self._build_from_rows(session, kind, space)
@@ -113,7 +114,7 @@ class LibraryIndexes(LibrarySpaces):
                     fresh = [
                         i
                         for i, (song_id, vector) in enumerate(zip(ids, vectors, strict=True))
-                        if not _same_vector(index.reconstruct(int(song_id)), vector)
+                        if not index.holds(int(song_id), vector)
                     ]
                     index.add(ids[fresh], vectors[fresh])
                     changed = changed or bool(fresh)
@@ -141,7 +142,10 @@ class LibraryIndexes(LibrarySpaces):
             synced_at = session.scalar(select(func.max(Song.updated_at)))
             n = len(self._space_ids(session, space))
             resolved = resolve_kind(
-                kind or self.settings.index_kind, n, threshold=self.settings.index_threshold
+                kind or self.settings.index_kind,
+                n,
+                threshold=self.settings.index_threshold,
+                space=space,
             )
             built = self._build_from_rows(session, resolved, space)
             return self._save(built, synced_at, space, missing=self._missing(session, space))
@@ -212,10 +216,6 @@ class LibraryIndexes(LibrarySpaces):
         except StoreError:
             self.sync_index(space=space)
             return load_index(folder)
-
-
-def _same_vector(stored: np.ndarray | None, vector: np.ndarray) -> bool:
-    return stored is not None and bool(np.array_equal(stored, vector))
 
 
 def _iso(value: datetime | None) -> str | None:
