@@ -9,6 +9,8 @@ sounds like song 3 and has the features of songs 1 and 2.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sqlalchemy import update
@@ -136,3 +138,17 @@ def test_an_index_of_the_single_space_layout_is_retired(
     assert neighbours[0].song.id == ids[3]
     index, _ = load_index(root / FEATURES)
     assert sorted(index.ids().tolist()) == sorted(ids)
+
+
+def test_auto_picks_each_spaces_own_approximate_kind(settings) -> None:
+    # Above the threshold the sound space's long vectors are compressed (ivf-sq8) and the
+    # features space keeps exact IVF lists.
+    library = Library(dataclasses.replace(settings, index_threshold=6))
+    try:
+        write(library)
+        library.sync_indexes()
+        assert library.load_index(space=SOUND)[0].kind == "ivf-sq8"
+        assert library.load_index(space=FEATURES)[0].kind == "ivf"
+        assert {m.kind for m in library.rebuild_indexes().values()} == {"ivf-sq8", "ivf"}
+    finally:
+        library.engine.dispose()
