@@ -54,7 +54,7 @@ WINDOWS_PER_TRACK = 3
 # Whole tracks are decoded; nothing in the corpus is longer than this.
 MAX_TRACK_S = 3600.0
 N_COMPONENTS = 32
-N_MIXTURE = 4
+N_MIXTURE = 8
 
 
 def audio_files(corpus: Path, demo: Path) -> list[Path]:

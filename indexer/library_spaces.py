@@ -19,6 +19,7 @@ from db import repo
 from db.models import Song
 from db.repo import SongRow
 from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM
+from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import MissingVectorError, ParameterError
 from indexer.library_reads import LibraryReads
 from indexer.model.spaces import DEFAULT_SPACE, FEATURES, SOUND, SOUND_DIM, SPACES, sound_vectors
@@ -157,7 +158,7 @@ def sound_space_version() -> str:
     inputs, rounded so that BLAS differences between machines do not count: a new recipe
     rebuilds the sound index, as a new scaler rebuilds the features index.
     """
-    probe = np.random.default_rng(0).random((4, SOUND_DIM), dtype=np.float32)
+    probe = np.random.default_rng(0).random((4, STORED_DIM + N_FEATURES), dtype=np.float32)
     probe[1, : STORED_DIM // 2] = 0.0
     digest = hashlib.sha256(EMBEDDING_VERSION.encode())
     vectors = sound_vectors(probe[:, :STORED_DIM], standardized=probe[:, STORED_DIM:])

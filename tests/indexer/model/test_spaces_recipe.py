@@ -69,9 +69,18 @@ def test_silent_networks_leave_the_features_half() -> None:
     joined = sound_vectors(np.zeros_like(embeddings), standardized=standardized)
     assert np.isfinite(joined).all()
     assert not joined[:, :STORED_DIM].any()
+    features = joined[0, STORED_DIM : STORED_DIM + N_FEATURES]
     np.testing.assert_allclose(
-        joined[0, STORED_DIM:], standardized[0] / np.linalg.norm(standardized[0]), atol=1e-6
+        features, standardized[0] / np.linalg.norm(standardized[0]), atol=1e-6
     )
+
+
+def test_the_padding_is_zeros_up_to_a_multiple_of_16() -> None:
+    embeddings, standardized = rows(3)
+    joined = sound_vectors(embeddings, standardized=standardized)
+    assert SOUND_DIM % 16 == 0
+    assert SOUND_DIM - 16 < STORED_DIM + N_FEATURES <= SOUND_DIM
+    assert not joined[:, STORED_DIM + N_FEATURES :].any()
 
 
 @pytest.mark.parametrize(
