@@ -45,7 +45,7 @@ from indexer.errors import IndexerError
 from indexer.ingest.scan import is_audio_name
 from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.model.scaler import fit_scaler
-from indexer.model.spaces import sound_vectors
+from indexer.model.spaces import SOUND_DIM, sound_vectors
 
 DEMO_LIBRARY = Path(__file__).resolve().parent.parent / "demo" / "library"
 DEFAULT_CACHE = Path.home() / ".cache" / "soundalike" / "sound-space-windows"
@@ -135,7 +135,7 @@ def to_vectors(values: np.ndarray) -> np.ndarray:
 
 
 def fit_sampler(values: np.ndarray, *, seed: int = 0) -> Callable[..., np.ndarray]:
-    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 457)]`` from a model of
+    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 464)]`` from a model of
     ``values`` (network values and standardized features, see `joined`)."""
     pca = PCA(n_components=min(values.shape), random_state=seed).fit(values)
     projected = pca.transform(values)
@@ -148,7 +148,7 @@ def fit_sampler(values: np.ndarray, *, seed: int = 0) -> Callable[..., np.ndarra
     def draw(n: int, *, draw_seed: int) -> np.ndarray:
         rng = np.random.default_rng(draw_seed)
         gmm.random_state = draw_seed
-        out = np.empty((n, values.shape[1]), np.float32)
+        out = np.empty((n, SOUND_DIM), np.float32)
         for start in range(0, n, 100_000):
             with warnings.catch_warnings():
                 # Covariances symmetric only to float rounding make numpy's sampler warn.
