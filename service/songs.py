@@ -17,7 +17,7 @@ from db.models import Song
 from db.repo import ListingKey, SongRow
 from indexer.errors import NotFoundError
 from indexer.ingest.pipeline import index_paths
-from indexer.ingest.scan import expand_paths
+from indexer.ingest.scan import expand_paths, has_audio
 from indexer.model.spaces import FEATURES
 from indexer.model.tags import top_tags
 from indexer.vectors.store import Manifest
@@ -259,7 +259,16 @@ def admin_only(view: Callable[..., Response]) -> Callable[..., Response]:
 @bp.arguments(song_schemas.AddSongs(), location="json")
 @bp.response(200, song_schemas.AddReport)
 def add_songs(body: dict[str, Any]) -> Response:
-    """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``)."""
+    """Admin: index files or folders already on the server (JSON ``{"paths": [...]}``).
+
+    A folder without audio files is refused (400) before anything changes, as ``soundalike
+    add`` refuses it: it is more often a share that is not mounted or a typo than a request.
+    """
+    empty = [p for p in body["paths"] if Path(p).is_dir() and not has_audio(Path(p))]
+    if empty:
+        raise ApiError(
+            400, "bad_body", f"no audio files found in {', '.join(empty)}; nothing was added"
+        )
     st = state()
     report = index_paths(st.library, expand_paths(Path(p) for p in body["paths"]), workers=1)
     st.refresh()

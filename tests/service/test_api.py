@@ -186,6 +186,11 @@ def test_writes_need_the_admin_token(filled: Flask, tmp_path: Path) -> None:
     wrong = client.post("/api/songs", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 403
     assert client.post("/api/songs", json={"paths": "x"}, headers=AUTH).status_code == 400
+    (tmp_path / "unmounted").mkdir()
+    empty = client.post("/api/songs", json={"paths": [str(tmp_path / "unmounted")]}, headers=AUTH)
+    assert empty.status_code == 400
+    assert empty.get_json()["error"] == "bad_body"
+    assert "no audio files found" in empty.get_json()["message"]
     added = client.post("/api/songs", json=body, headers=AUTH)
     assert added.status_code == 200
     assert added.get_json()["added"] == 1
