@@ -259,13 +259,14 @@ def gtzan_scaler(model_dir: Path | None = None) -> Scaler:
     """The LDA metric fitted on the bundled GTZAN table: the data dir's when it is that one.
 
     Fitting costs seconds, so the library's saved scaler (``model_dir``, fitted or loaded as
-    `soundalike index` does) is used when it was fitted on the bundled table; a scaler
-    retrained on a user's own table is not GTZAN's, and then GTZAN's is fitted in memory.
+    `soundalike index` does) is used when it is that metric on the bundled table. Otherwise
+    GTZAN's LDA is fitted in memory: a scaler retrained on a user's own table is not GTZAN's,
+    and the default one (the ``features`` space's standardization) has no LDA at all.
     """
     table = load_table(bundled_table_path())
     if model_dir is not None:
         saved = ensure_scaler(model_dir)
-        if saved.source_sha256 == table.sha256:
+        if saved.source_sha256 == table.sha256 and saved.projection is not None:
             return saved
     return fit_scaler(table.X, source_sha256=table.sha256, labels=table.labels, metric="lda")
 

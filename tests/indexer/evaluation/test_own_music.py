@@ -186,6 +186,17 @@ def test_compare_shows_what_changed(tmp_path: Path) -> None:
         read_csv(tmp_path / "bad.csv")
 
 
+def test_the_reference_metric_is_gtzans_lda_whatever_the_data_dir_holds(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    # A fresh data dir's scaler is the features space's (no LDA): the reference row must not
+    # quietly become a copy of the features row.
+    for model_dir in (trained_model_dir, tmp_path / "fresh-model", None):
+        lda = gtzan_scaler(model_dir)
+        assert lda.projection is not None
+        assert lda.dim < 57
+
+
 def test_album_tags_group_and_excerpts_find_each_other(
     by_album: Collection, trained_model_dir: Path
 ) -> None:
