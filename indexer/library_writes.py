@@ -55,13 +55,7 @@ class LibraryWrites:
         return ids
 
     def _fill(self, song: Song, record: SongRecord, prediction: GenrePrediction) -> None:
-        song.content_hash = record.content_hash
-        song.size_bytes = record.size_bytes
-        song.mtime_ns = record.mtime_ns
-        song.title = record.title
-        song.artist = record.artist
-        song.album = record.album
-        song.duration_s = record.duration_s
+        _set_file_facts(song, record)
         song.features = features_to_bytes(record.features)
         song.audio_hash = record.audio_hash
         if record.sound is not None:
@@ -127,13 +121,7 @@ class LibraryWrites:
                 song = repo.get_song_by_path(session, fresh.path)
                 if song is None or song.audio_hash != fresh.audio_hash:
                     continue
-                song.content_hash = fresh.content_hash
-                song.size_bytes = fresh.size_bytes
-                song.mtime_ns = fresh.mtime_ns
-                song.title = fresh.title
-                song.artist = fresh.artist
-                song.album = fresh.album
-                song.duration_s = fresh.duration_s
+                _set_file_facts(song, fresh)
                 changed += 1
         return changed
 
@@ -171,3 +159,14 @@ class LibraryWrites:
                     changed += 1
                 session.commit()
         return changed
+
+
+def _set_file_facts(song: Song, facts: SongRecord | Refreshed) -> None:
+    """What a row learns from its file whether or not it was analysed: state, tags, duration."""
+    song.content_hash = facts.content_hash
+    song.size_bytes = facts.size_bytes
+    song.mtime_ns = facts.mtime_ns
+    song.title = facts.title
+    song.artist = facts.artist
+    song.album = facts.album
+    song.duration_s = facts.duration_s

@@ -11,7 +11,7 @@ import hashlib
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -171,21 +171,7 @@ def analyse_file(
     decoded = decode_window(path, sr=SR, window_s=window_s)
     window_hash = audio_hash(decoded)
     tags = read_tags(path)
-    if known_audio_hash is not None and window_hash == known_audio_hash:
-        return Refreshed(
-            path=str(path),
-            content_hash=content_hash,
-            size_bytes=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            title=tags.title,
-            artist=tags.artist,
-            album=tags.album,
-            duration_s=float(decoded.duration_s),
-            audio_hash=window_hash,
-        )
-    features = extract_features(y=decoded.y, sr=decoded.sr, path=path)
-    sound = describe_sound(decoded.y, decoded.sr, path)
-    return SongRecord(
+    facts = Refreshed(
         path=str(path),
         content_hash=content_hash,
         size_bytes=stat.st_size,
@@ -194,9 +180,14 @@ def analyse_file(
         artist=tags.artist,
         album=tags.album,
         duration_s=float(decoded.duration_s),
-        features=features,
-        sound=sound,
         audio_hash=window_hash,
+    )
+    if known_audio_hash is not None and window_hash == known_audio_hash:
+        return facts
+    return SongRecord(
+        **asdict(facts),
+        features=extract_features(y=decoded.y, sr=decoded.sr, path=path),
+        sound=describe_sound(decoded.y, decoded.sr, path),
     )
 
 
