@@ -22,7 +22,7 @@ from db.models import Song
 from indexer.audio.embedding import EMBEDDING_VERSION
 from indexer.errors import StoreError
 from indexer.library_spaces import LibrarySpaces, checked_space
-from indexer.model.spaces import DEFAULT_SPACE, SOUND, SPACES, sound_vectors
+from indexer.model.spaces import DEFAULT_SPACE, SOUND, SPACES, row_vectors
 from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import (
@@ -170,7 +170,7 @@ class LibraryIndexes(LibrarySpaces):
                 raw = np.vstack([r for _, r in repo.iter_features(session, chunk_ids)])
                 yield (
                     chunk_ids,
-                    sound_vectors(embeddings, standardized=self.scaler.standardize(raw)),
+                    row_vectors(SOUND, raw, scaler=self.scaler, embeddings=embeddings),
                 )
         else:
             for chunk_ids, raw in repo.iter_features(session, ids):

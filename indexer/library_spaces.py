@@ -22,7 +22,15 @@ from indexer.audio.embedding import EMBEDDING_VERSION, STORED_DIM
 from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import MissingVectorError, ParameterError
 from indexer.library_reads import LibraryReads
-from indexer.model.spaces import DEFAULT_SPACE, FEATURES, SOUND, SOUND_DIM, SPACES, sound_vectors
+from indexer.model.spaces import (
+    DEFAULT_SPACE,
+    FEATURES,
+    SOUND,
+    SOUND_DIM,
+    SPACES,
+    row_vectors,
+    sound_vectors,
+)
 from indexer.vectors.index import VectorIndex
 
 if TYPE_CHECKING:
@@ -36,7 +44,7 @@ class LibrarySpaces(LibraryReads):
 
     def vectors(self, raw: np.ndarray) -> np.ndarray:
         """Raw features [shape=(n, 57)] to unit vectors of the ``features`` space."""
-        return self.scaler.transform(np.atleast_2d(raw))
+        return row_vectors(FEATURES, raw, scaler=self.scaler)
 
     def space_dim(self, space: str) -> int:
         """The dimension of a space's vectors."""
@@ -90,7 +98,7 @@ class LibrarySpaces(LibraryReads):
             )
         raw = np.vstack([s.feature_vector for s in full])
         embeddings = np.vstack([s.embedding_vector for s in full])
-        return sound_vectors(embeddings, standardized=self.scaler.standardize(raw))
+        return row_vectors(SOUND, raw, scaler=self.scaler, embeddings=embeddings)
 
     def answering_space(self, space: str | None, *, seeds: Sequence[int] = ()) -> str:
         """The space a query answers from (`space_choice`, without the reason)."""

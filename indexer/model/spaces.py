@@ -11,11 +11,16 @@ Every vector is unit length, so a FAISS inner product is the cosine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from indexer.audio.embedding import MODELS, N_PENULTIMATE, STORED_DIM
 from indexer.audio.feature_columns import N_FEATURES
 from indexer.errors import ParameterError
+
+if TYPE_CHECKING:
+    from indexer.model.scaler import Scaler
 
 SOUND = "sound"
 FEATURES = "features"
@@ -90,6 +95,40 @@ def sound_vectors(
         )
     joined = _unit_rows(np.hstack([np.sqrt(1.0 - w) * network, np.sqrt(w) * _unit_rows(Z)]))
     return np.hstack([joined, np.zeros((len(joined), SOUND_DIM - _JOINED_DIM), np.float32)])
+
+
+def row_vectors(
+    space: str, raw: np.ndarray, *, scaler: Scaler, embeddings: np.ndarray | None = None
+) -> np.ndarray:
+    """Songs' unit vectors in ``space`` from their stored columns, as the library makes them.
+
+    The one recipe of both spaces: the library's indexes and queries and ``soundalike
+    evaluate`` call it, so that what is scored is what the library answers with.
+
+    Parameters
+    ----------
+    space : str
+        ``sound`` or ``features``.
+    raw : np.ndarray [shape=(n, 57)]
+        Raw features.
+    scaler : Scaler
+        The data dir's scaler (`indexer.library.Library.scaler`, which ``soundalike train`` may
+        have refitted): its statistics standardize the features of both spaces, and in
+        ``features`` its projection applies when it has one.
+    embeddings : np.ndarray [shape=(n, 400)] or None
+        Stored network means; the ``sound`` space needs them.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, 464) in ``sound``, (n, scaler.dim) in ``features``]
+    """
+    if space == FEATURES:
+        return scaler.transform(np.atleast_2d(raw))
+    if space != SOUND:
+        raise ParameterError(f"unknown vector space {space!r}; choose from {', '.join(SPACES)}")
+    if embeddings is None:
+        raise ParameterError(f"the {SOUND} space needs the songs' embeddings")
+    return sound_vectors(embeddings, standardized=scaler.standardize(raw))
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
