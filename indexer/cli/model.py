@@ -11,7 +11,7 @@ import numpy as np
 
 from indexer.cli.context import library_of, settings_of
 from indexer.errors import IndexerError
-from indexer.model.scaler import METRICS
+from indexer.model.scaler import METRICS, ensure_scaler
 
 _BLEND_HELP = (
     "Average XGBoost's probabilities with a logistic regression's (opt-in; by default XGBoost "
@@ -285,6 +285,8 @@ def _evaluate_own_music(
                 workers=workers or settings_of(ctx).workers,
                 progress=not as_json,
                 on_unreadable=lambda u: click.echo(f"unreadable: {u.path}: {u.reason}", err=True),
+                # The scaler `Library.scaler` loads, without opening the database.
+                scaler=ensure_scaler(settings_of(ctx).model_dir),
             )
         else:
             group_by = group_by or "album"

@@ -6,11 +6,12 @@ a composer, a band, a production, so a good space puts them near each other, and
 one track should find each other. `indexer.evaluation.real_music` computes the scores; this
 module gathers the vectors and the groups, and scores every space on the same tracks:
 
-- ``sound``: the network's embedding joined with the standardized features
-  (`indexer.model.spaces.sound_vectors`);
-- ``features``: the 57 features, log of the variances, standardized with the GTZAN table's
-  means and spreads (the scaler without its projection);
+- ``sound``: the network's embedding joined with the standardized features;
+- ``features``: the 57 features, log of the variances, standardized;
 - ``gtzan-lda``: for reference, the LDA metric fitted on GTZAN's genres.
+
+``sound`` and ``features`` are made as the library makes them (`indexer.model.spaces.row_vectors`)
+with the data dir's scaler, so a scaler refitted by ``soundalike train`` is what is scored.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from indexer.ingest.workers import map_in_workers
 from indexer.library import Library
 from indexer.model.gtzan_table import bundled_table_path, load_table
 from indexer.model.scaler import Scaler, ensure_scaler, fit_scaler
-from indexer.model.spaces import FEATURES, SOUND, sound_vectors
+from indexer.model.spaces import FEATURES, SOUND, row_vectors
 
 GROUPINGS = ("folder", "album", "artist")
 GTZAN_LDA = "gtzan-lda"
@@ -68,6 +69,9 @@ class Collection:
     excerpt_embeddings: np.ndarray | None = None
     left_out: dict[str, int] = field(default_factory=dict)
     unreadable: list[Unreadable] = field(default_factory=list)
+    scaler: Scaler | None = None
+    """The data dir's scaler (`Library.scaler`), which makes the library's vectors; None: the
+    default one, the bundled GTZAN table's statistics (what a fresh data dir holds)."""
 
 
 @dataclass
@@ -108,13 +112,15 @@ def analyse_folder(
     excerpt_min_s: float = EXCERPT_MIN_S,
     min_duration_s: float = MIN_DURATION_S,
     on_unreadable: Callable[[Unreadable], None] | None = None,
+    scaler: Scaler | None = None,
 ) -> Collection:
     """Decode every audio file under ``root`` once, in worker processes, and collect it.
 
     Each file gives the 57 features and the network's embedding of its analysis window, and,
     when it lasts at least ``excerpt_min_s``, of two disjoint ``window_s`` excerpts
     (`indexer.audio.excerpts`). Files under ``min_duration_s`` are counted and left out;
-    unreadable ones are reported (``on_unreadable``) and left out.
+    unreadable ones are reported (``on_unreadable``) and left out. ``scaler`` is the data
+    dir's (`Collection.scaler`).
     """
     check_windows(window_s=window_s, excerpt_min_s=excerpt_min_s)
     root = Path(os.path.abspath(root))
@@ -147,6 +153,7 @@ def analyse_folder(
     collection = _collect(tracks, group_by=group_by)
     collection.left_out = _counted({f"shorter than {min_duration_s:g} s": short}, collection)
     collection.unreadable = unreadable
+    collection.scaler = scaler
     return collection
 
 
@@ -169,7 +176,8 @@ def _track_of(result: TrackAnalysis, *, group_by: str, root: Path) -> _Track:
 def library_collection(
     library: Library, *, group_by: str = "album", min_duration_s: float = MIN_DURATION_S
 ) -> Collection:
-    """The indexed songs with their stored features and embeddings, grouped from their rows.
+    """The indexed songs with their stored features and embeddings, grouped from their rows,
+    and the library's scaler, so that they are scored in the vectors the library answers with.
 
     A library keeps one window per song, so there are no excerpts to score.
     """
@@ -202,6 +210,7 @@ def library_collection(
         )
     collection = _collect(tracks, group_by=group_by)
     collection.left_out = _counted({f"shorter than {min_duration_s:g} s": short}, collection)
+    collection.scaler = library.scaler
     return collection
 
 
@@ -272,15 +281,34 @@ def gtzan_scaler(model_dir: Path | None = None) -> Scaler:
 
 
 def space_vectors(
-    features: np.ndarray, embeddings: np.ndarray | None, *, lda: Scaler
+    features: np.ndarray, embeddings: np.ndarray | None, *, scaler: Scaler, lda: Scaler
 ) -> dict[str, np.ndarray]:
-    """Unit vectors of the same tracks in every space (``sound`` only with embeddings)."""
+    """Unit vectors of the same tracks in every space (``sound`` only with embeddings).
+
+    ``sound`` and ``features`` are the library's vectors with its ``scaler``; ``gtzan-lda`` is
+    the reference metric ``lda``.
+    """
     spaces = {}
     if embeddings is not None:
-        spaces[SOUND] = sound_vectors(embeddings, standardized=lda.standardize(features))
-    spaces[FEATURES] = replace(lda, projection=None).transform(features)
+        spaces[SOUND] = row_vectors(SOUND, features, scaler=scaler, embeddings=embeddings)
+    spaces[FEATURES] = row_vectors(FEATURES, features, scaler=scaler)
     spaces[GTZAN_LDA] = lda.transform(features)
     return spaces
+
+
+def collection_vectors(
+    collection: Collection, *, lda: Scaler
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every space's unit vectors of the tracks, and of their excerpts (empty without any)."""
+    # The default scaler is GTZAN's LDA without its projection: the same table and log.
+    scaler = collection.scaler or replace(lda, projection=None)
+    tracks = space_vectors(collection.features, collection.embeddings, scaler=scaler, lda=lda)
+    if not len(collection.excerpt_tracks):
+        return tracks, {}
+    excerpts = space_vectors(
+        collection.excerpt_features, collection.excerpt_embeddings, scaler=scaler, lda=lda
+    )
+    return tracks, excerpts
 
 
 def evaluate_collection(collection: Collection, *, lda: Scaler | None = None) -> dict[str, Any]:
@@ -292,13 +320,8 @@ def evaluate_collection(collection: Collection, *, lda: Scaler | None = None) ->
     lda = lda or gtzan_scaler()
     n = len(collection.names)
     ks = tuple(k for k in KS if k < n)
-    track_vecs = space_vectors(collection.features, collection.embeddings, lda=lda)
+    track_vecs, excerpt_vecs = collection_vectors(collection, lda=lda)
     has_excerpts = len(collection.excerpt_tracks) > 0
-    excerpt_vecs = (
-        space_vectors(collection.excerpt_features, collection.excerpt_embeddings, lda=lda)
-        if has_excerpts
-        else {}
-    )
     spaces = {}
     for name, vecs in track_vecs.items():
         spaces[name] = {

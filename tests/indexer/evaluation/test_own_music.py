@@ -29,6 +29,7 @@ from indexer.evaluation.own_music import (
     GTZAN_LDA,
     Collection,
     analyse_folder,
+    collection_vectors,
     evaluate_collection,
     group_of,
     gtzan_scaler,
@@ -42,6 +43,8 @@ from indexer.evaluation.own_music_report import (
     write_csv,
 )
 from indexer.library import Library
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.scaler import SCALER_FILENAME, fit_scaler, save_scaler
 from indexer.model.spaces import FEATURES, SOUND
 from indexer.settings import Settings
 from tests.helpers import make_settings, noise, stepped_tone, write_audio, write_tags, write_tone
@@ -267,3 +270,26 @@ def test_evaluate_library(
     assert compared.exit_code == 0, compared.output
     assert "p@1" in compared.output
     assert "change" in compared.output
+
+
+def test_evaluate_library_scores_the_vectors_the_library_answers_with(
+    library: Library, by_album: Collection, settings: Settings
+) -> None:
+    # A scaler of the user's own, as `soundalike train` leaves one: fitted on other songs than
+    # the bundled table's, so its means and spreads are not GTZAN's.
+    table = load_table(bundled_table_path())
+    own = fit_scaler(table.X[table.labels == "classical"], source_sha256="own", chosen=True)
+    save_scaler(own, settings.model_dir / SCALER_FILENAME)
+    _index(library, by_album)
+    assert library.scaler.version == own.version
+    collection = library_collection(library, group_by="album")
+    evaluated, _ = collection_vectors(collection, lda=gtzan_scaler(settings.model_dir))
+    ids = library.song_ids_by_path(collection.names)
+    songs = library.get_songs(list(ids.values()))
+    for space in (SOUND, FEATURES):
+        library.sync_index(space=space)
+        index, _ = library.load_index(space=space)
+        answered = library.song_vectors(
+            [songs[ids[name]] for name in collection.names], index, space=space
+        )
+        np.testing.assert_allclose(evaluated[space], answered, atol=1e-5)
