@@ -17,6 +17,11 @@ class FileError(IndexerError):
         self.path = str(path)
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[FileError], tuple[str, str]]:
+        # Rebuilt from the path and the reason, not from the joined message: a worker process's
+        # error is pickled back to the pool, and one that cannot be rebuilt breaks the pool.
+        return type(self), (self.path, self.reason)
+
 
 class DecodeError(FileError):
     """A file could not be decoded as audio."""
