@@ -5,7 +5,8 @@ outputs) analyse the same parts of every track: the middle ``WINDOW_S``, as the 
 and for tracks of at least ``EXCERPT_MIN_S`` two disjoint excerpts, the middle of each half.
 Each keeps one .npz per track, named by the file as it is now on disk and by a hash of the code
 (and model files) that computed it, and fills in the missing ones on a process pool, so a second
-run only reads.
+run only reads. A track that cannot be analysed (unreadable, or too short: the networks need one
+3-s patch) is reported with its reason and left out; the run goes on with the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bench.game_music import Track
 from indexer.audio.analyse import warm_worker
 from indexer.audio.decode import decode_window
 from indexer.audio.features import SR
+from indexer.errors import IndexerError
 
 WINDOW_S = 30.0
 EXCERPT_MIN_S = 70.0
@@ -78,13 +80,15 @@ def load_cached(
     workers: int,
     doing: str,
     shuffle: bool = False,
-) -> tuple[list[Result], int]:
-    """Every track's result, analysing those not cached yet; also how many were analysed.
+) -> tuple[list[Track], list[Result], int]:
+    """The tracks that have a result, their results, and how many were analysed now.
 
     ``analyse`` runs in ``workers`` processes, so it is a module-level function (or a
     `functools.partial` of one); it returns the arrays to keep, which ``read`` turns back into a
-    result. ``shuffle`` analyses the missing tracks in a fixed random order, so that the tracks
-    done so far are a sample of every soundtrack. ``doing`` words the progress line.
+    result. A track it raises an `IndexerError` for is printed with the reason and left out (it
+    is tried again on the next run). ``shuffle`` analyses the missing tracks in a fixed random
+    order, so that the tracks done so far are a sample of every soundtrack. ``doing`` words the
+    progress line.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     targets = [cache_path(cache_dir, t.path, version) for t in tracks]
@@ -93,25 +97,42 @@ def load_cached(
     ]
     if shuffle:
         todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]
+    skipped = []
     if todo:
         with ProcessPoolExecutor(max_workers=workers, initializer=warm_worker) as pool:
             jobs = pool.map(_analyse_into, [analyse] * len(todo), *zip(*todo, strict=True))
-            for done, _ in enumerate(jobs, 1):
+            for done, reason in enumerate(jobs, 1):
                 print(f"\r  {doing} {done}/{len(todo)}", end="", flush=True)
+                if reason is not None:
+                    skipped.append(reason)
         print()
-    loaded = []
-    for target in targets:
-        with np.load(target) as npz:
-            loaded.append(read(npz))
-    return loaded, len(todo)
+    for reason in skipped:
+        print(f"  skipped {reason}")
+    kept, loaded = [], []
+    for track, target in zip(tracks, targets, strict=True):
+        if target.exists():
+            kept.append(track)
+            with np.load(target) as npz:
+                loaded.append(read(npz))
+    return kept, loaded, len(todo) - len(skipped)
+
+
+def results_of(tracks: list[Track], results: list[Result], kept: list[Track]) -> list[Result]:
+    """The results (one per track of ``tracks``) of the tracks in ``kept`` alone, in order: what
+    two caches share when one of them left a track out."""
+    wanted = {t.path for t in kept}
+    return [r for t, r in zip(tracks, results, strict=True) if t.path in wanted]
 
 
 def _analyse_into(
     analyse: Callable[[Path], dict[str, np.ndarray]], path: Path, target: Path
-) -> Path:
-    """Analyse ``path`` and write its arrays to ``target`` whole or not at all."""
-    arrays = analyse(path)
+) -> str | None:
+    """Analyse ``path`` and write its arrays to ``target`` whole or not at all; why not, if not."""
+    try:
+        arrays = analyse(path)
+    except IndexerError as exc:
+        return str(exc)  # a FileError's message starts with the path
     tmp = target.with_name(f".{target.stem}.tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(target)
-    return target
+    return None

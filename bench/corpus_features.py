@@ -74,8 +74,9 @@ def _read(npz: Mapping[str, np.ndarray]) -> TrackFeatures:
 
 def load_features(
     tracks: list[Track], cache_dir: Path, *, workers: int
-) -> tuple[list[TrackFeatures], int]:
-    """Every track's features, analysing the ones not cached yet; also how many were analysed."""
+) -> tuple[list[Track], list[TrackFeatures], int]:
+    """The tracks with features, their features, and how many were analysed now (the others
+    were cached); an unreadable track is reported and left out."""
     return load_cached(
         tracks,
         cache_dir,

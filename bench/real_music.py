@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.corpus_cache import EXCERPT_MIN_S
+from bench.corpus_cache import EXCERPT_MIN_S, results_of
 from bench.corpus_features import TrackFeatures, load_features
 from bench.game_music import DEFAULT_CORPUS, corpus_tracks
 from bench.sound_patches import TrackPatches, cached_tracks, load_patches, stored_embeddings
@@ -285,22 +285,25 @@ def main() -> None:
     tracks = corpus_tracks(args.corpus)
     if args.cached_only:
         tracks = cached_tracks(tracks, patch_dir / "library", MODEL_DIR)
-    groups = np.array([t.soundtrack for t in tracks])
     started = time.perf_counter()
-    patches, ran = load_patches(tracks, patch_dir / "library", workers=args.workers)
+    tracks, patches, ran = load_patches(tracks, patch_dir / "library", workers=args.workers)
     print(
-        f"{len(tracks)} tracks of {len(set(groups))} soundtracks, "
+        f"{len(tracks)} tracks of {len({t.soundtrack for t in tracks})} soundtracks, "
         f"{sum(len(t.excerpts[MODELS[0]]) > 0 for t in patches)} of them >= {EXCERPT_MIN_S:g} s; "
         f"networks run on {ran}, {len(tracks) - ran} from {patch_dir}, "
         f"{time.perf_counter() - started:.1f} s"
     )
+    features, scaler = None, None
+    if not args.sound_only:
+        with_features, features, analysed = load_features(tracks, cache_dir, workers=args.workers)
+        print(f"features: {analysed} analysed, {len(with_features) - analysed} from {cache_dir}")
+        # Every space is scored on the same tracks: those both caches could analyse.
+        patches, tracks = results_of(tracks, patches, with_features), with_features
+    groups = np.array([t.soundtrack for t in tracks])
     result: dict[str, Any] = {
         "corpus": {name: int(np.sum(groups == name)) for name in sorted(set(groups))}
     }
-    features, scaler = None, None
-    if not args.sound_only:
-        features, analysed = load_features(tracks, cache_dir, workers=args.workers)
-        print(f"features: {analysed} analysed, {len(tracks) - analysed} from {cache_dir}")
+    if features is not None:
         with tempfile.TemporaryDirectory(prefix="soundalike-model-") as model_dir:
             # The former default metric (the GTZAN LDA) is opt-in now: ask for it; without its
             # projection it is the library's features space, fitted on the same bundled table.
@@ -314,7 +317,7 @@ def main() -> None:
     result["sound"] = evaluate_sound(patches, groups, features=features, scaler=scaler)
     print(table(result["sound"]))
     if args.sound_models:
-        other, _ = load_patches(
+        other_tracks, other, _ = load_patches(
             tracks,
             patch_dir / args.sound_models.name,
             workers=args.workers,
@@ -322,7 +325,7 @@ def main() -> None:
         )
         result["sound_models"] = {
             "dir": str(args.sound_models),
-            **evaluate_sound(other, groups, recipes=False),
+            **evaluate_sound(other, np.array([t.soundtrack for t in other_tracks]), recipes=False),
         }
         print(f"models in {args.sound_models}:")
         print(table(result["sound_models"]))

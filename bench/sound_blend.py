@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.corpus_cache import results_of
 from bench.game_music import DEFAULT_CORPUS, corpus_tracks
 from bench.real_music import blend, load_features, scored, table, unit_rows
 from bench.sound_patches import load_patches, stored_embeddings
@@ -84,17 +85,18 @@ def corpus_rows(
     corpus: Path, *, k: int | None, workers: int, features: bool = True
 ) -> tuple[Corpus, list[Any]]:
     """The stored rows of every track of ``corpus`` with ``k`` spread patches (cached outputs)."""
-    tracks = corpus_tracks(corpus)
+    patch_dir = corpus.with_name(f"{corpus.name}-patches") / "library"
+    tracks, patches, _ = load_patches(corpus_tracks(corpus), patch_dir, workers=workers)
+    if features:
+        with_features, loaded, _ = load_features(
+            tracks, corpus.with_name(f"{corpus.name}-features"), workers=workers
+        )
+        # Every track is scored with both halves: those both caches could analyse.
+        patches, tracks = results_of(tracks, patches, with_features), with_features
     groups = np.array([t.soundtrack for t in tracks])
-    patches, _ = load_patches(
-        tracks, corpus.with_name(f"{corpus.name}-patches") / "library", workers=workers
-    )
     E, E_excerpts = stored_embeddings(patches, k=k)
     long_rows = [i for i, t in enumerate(patches) if len(t.excerpts[MODELS[0]])]
     if features:
-        loaded, _ = load_features(
-            tracks, corpus.with_name(f"{corpus.name}-features"), workers=workers
-        )
         F = np.vstack([f.features for f in loaded])
         F_excerpts = np.vstack([loaded[i].excerpts for i in long_rows])
         E, E_excerpts = np.hstack([E, F]), np.hstack([E_excerpts, F_excerpts])

@@ -120,8 +120,9 @@ def _read(npz: Mapping[str, np.ndarray]) -> TrackPatches:
 
 def load_patches(
     tracks: list[Track], cache_dir: Path, *, workers: int, model_dir: Path = MODEL_DIR
-) -> tuple[list[TrackPatches], int]:
-    """Every track's patches, running the networks on those not cached yet; how many were run."""
+) -> tuple[list[Track], list[TrackPatches], int]:
+    """The tracks the networks could hear, their patches, and how many tracks the networks ran
+    on now (the others were cached); a track under one 3-s patch is reported and left out."""
     return load_cached(
         tracks,
         cache_dir,
