@@ -1,7 +1,7 @@
 """CPU cost of the musicnn embedding per 30-s window on one core, beside the 57 features.
 
     python -m bench.embedding [--repeats 5] [--clips PATH ...] [--patches 10 4 3]
-                              [--variants] [--quantised DIR ...]
+                              [--variants] [--models DIR ...]
 
 Decodes the middle 30 s of each clip at the decoder's analysis rate (22050 Hz; by default the
 demo tracks of at least 30 s, so every window is 10 patches), then measures the CPU seconds
@@ -14,9 +14,11 @@ medians leave out. The process is pinned to one CPU and BLAS/numba are limited t
 
 ``--patches`` also times each network on that many of the window's patches, spread evenly over
 it (what `indexer.audio.embedding` runs). ``--variants`` adds sessions with other onnxruntime
-options (basic graph optimisation only, denormals flushed to zero, no spinning) and
-``--quantised DIR ...`` one on the ``<model>.onnx`` files in each DIR (an int8 copy), each on the 10
-patches, so that they compare with the library's session in the same run.
+options (basic graph optimisation only, denormals flushed to zero, no spinning), on the 10
+patches. ``--models DIR ...`` adds both networks from the ``<model>.onnx`` files in each DIR (an
+int8 copy, or the files before a change: ``git show REV:indexer/audio/musicnn/MSD_musicnn.onnx``),
+on the 10 patches and on each ``--patches`` count, so that they compare with the library's files
+in the same run.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, nargs="*", default=DEFAULT_CLIPS)
     parser.add_argument("--patches", type=int, nargs="*", default=[])
     parser.add_argument("--variants", action="store_true")
-    parser.add_argument("--quantised", type=Path, nargs="*", default=[])
+    parser.add_argument("--models", type=Path, nargs="*", default=[])
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -69,12 +71,21 @@ def main() -> None:
         **{model: _network(model, patches) for model in MODELS},
         "57 features (baseline)": lambda i: extract_features(y=windows[i], sr=SR),
     }
+    sessions = _sessions(variants=args.variants, folders=args.models)
+    for label, session in sessions.items():
+        stages[label] = _run(session, patches)
     for k in args.patches:
         few = [p[spread(len(p), k)] for p in patches]
         stages.update({f"{model} {k} patches": _network(model, few) for model in MODELS})
-    sessions = _sessions(variants=args.variants, quantised=args.quantised)
-    for label, session in sessions.items():
-        stages[label] = _run(session, patches)
+        for folder in args.models:
+            stages.update(
+                {
+                    f"{model} {k} patches ({folder.name})": _run(
+                        sessions[f"{model} ({folder.name})"], few
+                    )
+                    for model in MODELS
+                }
+            )
     for name, stage in stages.items():
         t0 = time.process_time()
         stage(0)
@@ -95,15 +106,18 @@ def main() -> None:
         f"\n{len(windows)} windows of {WINDOW_S:.0f} s ({'/'.join(map(str, n_patches))} patches "
         f"each) x {args.repeats} repeats, one CPU"
     )
-    print(f"{'stage':<24} {'median CPU s':>12} {'p10':>7} {'p90':>7}")
+    width = max(map(len, cpu_s)) + 2
+    print(f"{'stage':<{width}} {'median CPU s':>12} {'p10':>7} {'p90':>7}")
     for name, times in cpu_s.items():
         p10, p90 = np.percentile(times, [10, 90])
-        print(f"{name:<24} {statistics.median(times):>12.3f} {p10:>7.3f} {p90:>7.3f}")
-    both = [
-        front + msd + mtt
-        for front, msd, mtt in zip(*(cpu_s[n] for n in ("front end", *MODELS)), strict=True)
-    ]
-    print(f"{'front end + both nets':<24} {statistics.median(both):>12.3f}")
+        print(f"{name:<{width}} {statistics.median(times):>12.3f} {p10:>7.3f} {p90:>7.3f}")
+    suffixes = [""] + [f" {k} patches" for k in args.patches]
+    for suffix in suffixes:
+        for where in ["", *(f" ({folder.name})" for folder in args.models)]:
+            nets = [f"{model}{suffix}{where}" for model in MODELS]
+            both = [sum(t) for t in zip(cpu_s["front end"], *(cpu_s[n] for n in nets), strict=True)]
+            label = f"front end + both nets{suffix}{where}"
+            print(f"{label:<{width}} {statistics.median(both):>12.3f}")
 
 
 def _network(model: str, patches: list[np.ndarray]) -> Callable[[int], object]:
@@ -116,8 +130,8 @@ def _run(
     return lambda i: session.run(["penultimate", "tags"], {"patches": patches[i]})
 
 
-def _sessions(*, variants: bool, quantised: Path | None) -> dict[str, onnxruntime.InferenceSession]:
-    """MSD_musicnn sessions with other options or model files than the library's."""
+def _sessions(*, variants: bool, folders: list[Path]) -> dict[str, onnxruntime.InferenceSession]:
+    """Sessions with other options (MSD_musicnn) or model files (both) than the library's."""
 
     def session(path: Path, **entries: str) -> onnxruntime.InferenceSession:
         options = onnxruntime.SessionOptions()
@@ -138,8 +152,9 @@ def _sessions(*, variants: bool, quantised: Path | None) -> dict[str, onnxruntim
         found["MSD, basic graph optimisation"] = session(msd, basic="1")
         found["MSD, denormals as zero"] = session(msd, session_set_denormal_as_zero="1")
         found["MSD, no spinning"] = session(msd, **{"session_intra_op.allow_spinning": "0"})
-    for folder in quantised:
-        found[f"MSD, {folder.name}"] = session(folder / "MSD_musicnn.onnx")
+    for folder in folders:
+        for model in MODELS:
+            found[f"{model} ({folder.name})"] = session(folder / f"{model}.onnx")
     return found
 
 
