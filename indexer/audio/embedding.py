@@ -135,8 +135,7 @@ def embed(
     ModelError
         A model name is unknown, or its ONNX file is missing or unreadable.
     """
-    patches = log_mel_patches(y=y, sr=sr, path=path)
-    patches = patches[spread_patches(len(patches))]
+    patches = log_mel_patches(y=y, sr=sr, path=path, max_patches=MAX_PATCHES)
     result = {}
     for model in models:
         penultimate, tags = run_model(patches, model=model, path=path)
@@ -185,7 +184,13 @@ def load_session() -> None:
         _session(model)
 
 
-def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -> np.ndarray:
+def log_mel_patches(
+    *,
+    y: np.ndarray,
+    sr: int,
+    path: str | Path = "<samples>",
+    max_patches: int | None = None,
+) -> np.ndarray:
     """musicnn's input: non-overlapping 3-s patches of its log-compressed mel spectrogram.
 
     Parameters
@@ -196,6 +201,9 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
         Sample rate of ``y``.
     path : str or Path
         Only used in error messages.
+    max_patches : int or None
+        Only the patches :func:`spread_patches` keeps, and only their frames are computed;
+        None: every patch.
 
     Returns
     -------
@@ -226,10 +234,32 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
     # (indexer.model.spaces) and need no FFT.
     from indexer.audio import spectral
 
+    n_patches = n_frames // PATCH_FRAMES
+    keep = (
+        np.arange(n_patches)
+        if max_patches is None
+        else spread_patches(n_patches, max_patches=max_patches)
+    )
     # librosa.feature.melspectrogram(y=y, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH,
     # n_mels=N_MELS) with its defaults (centred, zero-padded, Hann window, power 2, Slaney mels),
     # the front end musicnn was trained with, in the same arithmetic without librosa's imports.
-    D = spectral.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH, pad_mode="constant")
+    # Centred frame t is frame t of the zero-padded signal, so each kept patch's 187 frames come
+    # from its own stretch of it: the frames of patches that are not run are never computed.
+    padded = np.pad(y, N_FFT // 2)
+    span = (PATCH_FRAMES - 1) * HOP_LENGTH + N_FFT
+    starts = keep * PATCH_FRAMES * HOP_LENGTH
+    D = np.hstack(
+        [
+            spectral.stft(
+                padded[start : start + span],
+                n_fft=N_FFT,
+                hop_length=HOP_LENGTH,
+                pad_mode="constant",
+                center=False,
+            )
+            for start in starts
+        ]
+    )
     mel = spectral.melspectrogram(S=np.abs(D) ** 2, sr=SR, n_mels=N_MELS)
     # musicnn stored its spectrograms as float16; the rounding is part of what it was trained on.
     # Power beyond float16's range (only from signals far above full scale) is held at its top
@@ -237,10 +267,7 @@ def log_mel_patches(*, y: np.ndarray, sr: int, path: str | Path = "<samples>") -
     # S = 6.55.
     power = np.minimum(mel.T, np.finfo(np.float16).max).astype(np.float16).astype(np.float32)
     log_mel = np.log10(np.float32(10000) * power + np.float32(1))
-    n_patches = log_mel.shape[0] // PATCH_FRAMES
-    return np.ascontiguousarray(
-        log_mel[: n_patches * PATCH_FRAMES].reshape(n_patches, PATCH_FRAMES, N_MELS)
-    )
+    return np.ascontiguousarray(log_mel.reshape(len(keep), PATCH_FRAMES, N_MELS))
 
 
 def run_model(

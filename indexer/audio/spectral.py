@@ -42,13 +42,17 @@ def frame(x: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
     return sliding_window_view(x, frame_length).T[:, ::hop_length]
 
 
-def stft(y: np.ndarray, *, n_fft: int, hop_length: int, pad_mode: str) -> np.ndarray:
-    """``librosa.stft(y, n_fft=, hop_length=, pad_mode=)`` of float32 ``y``: complex64, centred.
+def stft(
+    y: np.ndarray, *, n_fft: int, hop_length: int, pad_mode: str, center: bool = True
+) -> np.ndarray:
+    """``librosa.stft(y, n_fft=, hop_length=, pad_mode=, center=)`` of float32 ``y``: complex64.
 
     librosa pads only the ends and frames in blocks; the frames, their float64 windowed FFT and
-    the rounding to complex64 are the same taken all at once.
+    the rounding to complex64 are the same taken all at once. With ``center=False`` nothing is
+    padded: frame t starts at sample t * hop_length, so a stretch of an already padded signal
+    gives exactly those frames of the whole one.
     """
-    padded = np.pad(y, (n_fft // 2, n_fft // 2), mode=pad_mode)
+    padded = np.pad(y, (n_fft // 2, n_fft // 2), mode=pad_mode) if center else y
     frames = frame(padded, frame_length=n_fft, hop_length=hop_length)
     out = np.zeros((1 + n_fft // 2, frames.shape[-1]), dtype=np.complex64, order="F")
     out[:] = scipy.fft.rfft(hann(n_fft)[:, np.newaxis] * frames, axis=-2)
