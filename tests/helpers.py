@@ -310,3 +310,12 @@ def space_records(*, without: Sequence[int] = (), only: Sequence[int] | None = N
             )
         )
     return records
+
+
+def clustered_rows(n: int, *, seed: int = 0, dim: int = 57) -> np.ndarray:
+    """Unit vectors around 40 centres: clustered like real features, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim))
+    rows = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
