@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from db.models import Song
 from indexer.library import Library
-from tests.helpers import multipart, space_records, write_tone
+from tests.helpers import multipart, save_padded_sound_index, space_records, write_tone
 
 
 def library_of(app: Flask) -> Library:
@@ -183,3 +183,16 @@ def test_an_upload_too_short_for_the_network(
     assert answer["space"] == "features"
     assert "shorter than one patch" in answer["space_note"]
     assert len(answer["neighbours"]) == 3
+
+
+def test_a_sound_index_of_464_d_padded_vectors_is_rebuilt_before_it_answers(
+    app: Flask, client: FlaskClient
+) -> None:
+    ids = fill(app)
+    library = library_of(app)
+    old = save_padded_sound_index(library, ids)
+    assert old.dim == 464
+    answer = get(client, f"/api/songs/{ids[0]}/similar?k=3")
+    assert (answer["space"], nearest(answer)) == ("sound", ids[3])
+    index, manifest = app.extensions["soundalike"].index("sound")
+    assert (manifest.dim, index.dim, manifest.generation) == (457, 457, old.generation + 1)
