@@ -7,6 +7,7 @@ vectors of its own dimension (the 57 features, the 457 sound values).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -14,10 +15,13 @@ import numpy as np
 import pytest
 
 from indexer.errors import StoreError
+from indexer.library import Library
+from indexer.model.spaces import FEATURES
+from indexer.settings import Settings
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.kinds import kind_of, padded_dim
 from indexer.vectors.store import load_index, save_index
-from tests.helpers import clustered_rows
+from tests.helpers import SPACE_SONGS, clustered_rows, gtzan_row, space_records
 
 # The quantiser's step on a cosine: one byte per value over each dimension's range.
 SQ8_ATOL = 0.02
@@ -116,3 +120,31 @@ def test_a_transform_other_than_the_padding_is_refused() -> None:
     raw = faiss.index_factory(64, "PCA32,IVF4,SQ8", faiss.METRIC_INNER_PRODUCT)
     with pytest.raises(StoreError, match="unsupported FAISS index"):
         kind_of(raw)
+
+
+def test_a_sync_pads_an_ivf_sq8_index_saved_without_the_padding(settings: Settings) -> None:
+    library = Library(replace(settings, index_kind="ivf-sq8"))
+    try:
+        ids = library.write_songs(space_records())
+        # What an older version saved for the features space under SOUNDALIKE_INDEX_KIND=ivf-sq8.
+        raw = faiss.index_factory(57, "IVF1,SQ8", faiss.METRIC_INNER_PRODUCT)
+        faiss.extract_index_ivf(raw).set_direct_map_type(faiss.DirectMap.Hashtable)
+        old = VectorIndex(raw, params={"nlist": 1, "nprobe": 1})
+        old.add(np.asarray(ids), library.vectors(np.vstack([gtzan_row(n) for n in SPACE_SONGS])))
+        before = save_index(
+            old,
+            library.index_dir(FEATURES),
+            scaler_version=library.space_version(FEATURES),
+            model_version=library.genre_model.version,
+            synced_at=None,
+            space=FEATURES,
+        )
+
+        manifest = library.sync_index(space=FEATURES)
+
+        assert manifest.generation == before.generation + 1
+        index, _ = library.load_index(space=FEATURES)
+        assert (index.kind, index.dim, stored_dim(index)) == ("ivf-sq8", 57, 64)
+        assert sorted(index.ids().tolist()) == sorted(ids)
+    finally:
+        library.close()
