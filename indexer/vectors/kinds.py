@@ -10,7 +10,7 @@ Four kinds, all inner product on unit vectors (cosine):
   (``bench/search.py``): much faster to build, smaller, and with true removals.
 - ``ivf-sq8``: the same inverted lists holding each vector as one byte per dimension (FAISS's
   scalar quantiser, per-dimension ranges, residuals from the list's centre): a quarter of the
-  memory, for the 400-d sound space at a million songs (1.6 GB as float32, 0.4 GB here;
+  memory, for the 457-d sound space at a million songs (1.8 GB as float32, 0.47 GB here;
   ``bench/search.py --space sound``), and what ``auto`` picks in the sound space. Adding and
   removing work as for ``ivf``; reconstructing returns the decoded vector, within the
   quantiser's step of the one added. FAISS's kernels for one byte per value use SIMD only
@@ -48,7 +48,7 @@ SQ8_DIM_MULTIPLE = 16
 KIND_AUTO = "auto"
 
 # The approximate kind ``auto`` picks above the threshold, and the one it picks in the sound
-# space: 400-d float32 vectors are 1.6 GB at a million songs, a quarter of that as bytes, for a
+# space: 457-d float32 vectors are 1.8 GB at a million songs, a quarter of that as bytes, for a
 # small loss of recall (docs/performance.md, "A million songs in the sound space").
 APPROX_KIND = KIND_IVF
 SOUND_APPROX_KIND = KIND_IVF_SQ8
