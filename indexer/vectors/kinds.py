@@ -320,7 +320,7 @@ def _padded_kind(index: faiss.IndexPreTransform) -> str:
     padding = (
         len(steps) == 1
         and isinstance(steps[0], faiss.RemapDimensionsTransform)
-        and steps[0].d_out == inner.d
+        and steps[0].d_out == inner.d >= index.d
         # The first d_in values kept in place, zeros after them (FAISS's non-uniform remap).
         and np.array_equal(
             faiss.vector_to_array(steps[0].map),
