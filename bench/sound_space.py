@@ -135,7 +135,7 @@ def to_vectors(values: np.ndarray) -> np.ndarray:
 
 
 def fit_sampler(values: np.ndarray, *, seed: int = 0) -> Callable[..., np.ndarray]:
-    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 464)]`` from a model of
+    """``draw(n, draw_seed=) -> unit sound vectors [shape=(n, 457)]`` from a model of
     ``values`` (network values and standardized features, see `joined`)."""
     pca = PCA(n_components=min(values.shape), random_state=seed).fit(values)
     projected = pca.transform(values)

@@ -66,6 +66,11 @@ class Library(LibraryIndexes, LibraryWrites):
         """Standardization fitted on the GTZAN table (fitted and saved on first need)."""
         return ensure_scaler(self.settings.model_dir)
 
+    def reload_scaler(self) -> None:
+        """Read the scaler from disk again at its next use: another process (``soundalike
+        train``) may have refitted it and rebuilt the indexes with it."""
+        self.__dict__.pop("scaler", None)
+
     @cached_property
     def genre_model(self) -> GenreModel:
         """The genre classifier (trained on the bundled table and saved on first need)."""

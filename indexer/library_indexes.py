@@ -80,7 +80,8 @@ class LibraryIndexes(LibrarySpaces):
         lost their current embedding) and re-adds rows changed since the last sync; a change of
         the space's vectors (scaler, or sound recipe) rebuilds from scratch, and so does a
         change of index kind (the library crossed the size threshold, or the configured kind
-        changed). An HNSW graph with too many masked (removed) nodes is compacted. Safe to run
+        changed, or an ``ivf-sq8`` index lacks the padding its kind now adds). An HNSW graph with
+        too many masked (removed) nodes is compacted. Safe to run
         after a crash: whatever the database holds ends up in the index exactly once. When
         nothing changed, the current generation stays, so running services do not reload.
         """
@@ -98,7 +99,11 @@ class LibraryIndexes(LibrarySpaces):
                     threshold=self.settings.index_threshold,
                     space=space,
                 )
-                if kind != index.kind or needs_rebuild(kind, index.params, len(space_ids)):
+                if (
+                    kind != index.kind
+                    or needs_rebuild(kind, index.params, len(space_ids))
+                    or not index.padded_for_kind
+                ):
                     built = self._build_from_rows(session, kind, space)
                     return self._save(built, synced_at, space, missing=missing)
                 recent: set[int] = set()
@@ -197,11 +202,18 @@ class LibraryIndexes(LibrarySpaces):
             missing=missing,
         )
 
+    def index_is_current(self, manifest: Manifest, space: str) -> bool:
+        """Whether a saved index of ``space`` holds the vectors this code makes: the same
+        recipe and scaler (its version) and the same dimension. A sound index saved when the
+        sound vector carried its own zero padding (464-d) is not; a sync rebuilds it."""
+        current = (self.space_version(space), self.space_dim(space))
+        return (manifest.scaler_version, manifest.dim) == current
+
     def _load_for_sync(self, space: str) -> tuple[VectorIndex, Manifest | None]:
         folder = self.index_dir(space)
         try:
             manifest = read_manifest(folder)
-            if manifest is None or manifest.scaler_version != self.space_version(space):
+            if manifest is None or not self.index_is_current(manifest, space):
                 return VectorIndex.empty(self.space_dim(space)), None
             return load_index(folder)
         except StoreError:
@@ -209,13 +221,17 @@ class LibraryIndexes(LibrarySpaces):
             return VectorIndex.empty(self.space_dim(space)), None
 
     def load_index(self, *, space: str = DEFAULT_SPACE) -> tuple[VectorIndex, Manifest]:
-        """One space's saved index for queries, synced from the database first if missing."""
+        """One space's saved index for queries, synced from the database first if missing or
+        not current (`index_is_current`): a query never meets vectors of another recipe."""
         folder = self.index_dir(space)
         try:
-            return load_index(folder)
+            index, manifest = load_index(folder)
+            if self.index_is_current(manifest, space):
+                return index, manifest
         except StoreError:
-            self.sync_index(space=space)
-            return load_index(folder)
+            pass  # missing or damaged: derived data, made again from the rows below
+        self.sync_index(space=space)
+        return load_index(folder)
 
 
 def _iso(value: datetime | None) -> str | None:

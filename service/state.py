@@ -46,14 +46,22 @@ class ServiceState:
         return cls(settings=settings, library=library, readers=readers)
 
     def index(self, space: str) -> tuple[VectorIndex, Manifest]:
-        """The newest saved index of ``space``, created from the database if none was saved."""
+        """The newest saved index of ``space``, created from the database if none was saved,
+        and rebuilt from it if the saved one holds vectors of another recipe or dimension
+        (`Library.index_is_current`; the 464-d sound index of an older version): a query
+        vector of today's recipe must fit it."""
         reader = self.readers[space]
         loaded = reader.current()
-        if loaded is None:
+        if loaded is None or not self.library.index_is_current(loaded[1], space):
             with self._first_sync:
                 loaded = reader.current()
-                if loaded is None:
+                if loaded is not None and not self.library.index_is_current(loaded[1], space):
+                    # A newer scaler than this process read (``soundalike train`` elsewhere)
+                    # made the saved index: adopt it rather than rebuild with the old one.
+                    self.library.reload_scaler()
+                if loaded is None or not self.library.index_is_current(loaded[1], space):
                     self.library.sync_index(space=space)
+                    reader.refresh()
                     loaded = reader.current()
         assert loaded is not None
         return loaded

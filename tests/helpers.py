@@ -310,3 +310,35 @@ def space_records(*, without: Sequence[int] = (), only: Sequence[int] | None = N
             )
         )
     return records
+
+
+def clustered_rows(n: int, *, seed: int = 0, dim: int = 57) -> np.ndarray:
+    """Unit vectors around 40 centres: clustered like real features, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((40, dim))
+    rows = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def save_padded_sound_index(library, ids: Sequence[int], *, kind: str = "flat"):
+    """Save over `SPACE_SONGS`' sound index what an older version saved: each sound vector
+    with 7 zeros after it (464-d, when the space padded its own vectors for FAISS), under
+    today's version of the space, so that only the dimension tells it is out of date.
+    Returns the manifest."""
+    from indexer.model.spaces import SOUND, sound_vectors
+    from indexer.vectors.index import VectorIndex
+    from indexer.vectors.store import save_index
+
+    raw = np.vstack([gtzan_row(name) for name in SPACE_SONGS])
+    joined = sound_vectors(space_embeddings(), standardized=library.scaler.standardize(raw))
+    padded = np.hstack([joined, np.zeros((len(joined), 7), np.float32)])
+    index = VectorIndex.build(np.asarray(ids, dtype=np.int64), padded, kind=kind)
+    return save_index(
+        index,
+        library.index_dir(SOUND),
+        scaler_version=library.space_version(SOUND),
+        model_version=library.genre_model.version,
+        synced_at=None,
+        space=SOUND,
+    )

@@ -32,12 +32,9 @@ DEFAULT_SPACE = SOUND
 FEATURES_WEIGHT = 0.2
 """The share of the features' cosine in the sound space's cosine (docs/evaluation.md)."""
 
-_JOINED_DIM = STORED_DIM + N_FEATURES
-SOUND_DIM = -(-_JOINED_DIM // 16) * 16
-"""The sound space's dimension: the 457 joined values and zeros up to a multiple of 16. FAISS's
-one-byte-per-value kind (``ivf-sq8``, what a large sound space gets) has SIMD kernels only for
-such dimensions; at 457 a query took 2.9 ms where 464 took 0.30 (50k vectors, 32 of 256 lists,
-one thread). Zeros change no cosine."""
+SOUND_DIM = STORED_DIM + N_FEATURES
+"""The sound space's dimension: the 400 network values joined with the 57 features. The index
+kind that pads vectors for FAISS's SIMD kernels does so itself (`indexer.vectors.kinds`)."""
 
 
 def network_vectors(embeddings: np.ndarray) -> np.ndarray:
@@ -62,7 +59,7 @@ def network_vectors(embeddings: np.ndarray) -> np.ndarray:
 def sound_vectors(
     embeddings: np.ndarray, *, standardized: np.ndarray, w: float = FEATURES_WEIGHT
 ) -> np.ndarray:
-    """A song's sound-space vector [shape=(n, 464)]: the networks joined with its 57 features.
+    """A song's sound-space vector [shape=(n, 457)]: the networks joined with its 57 features.
 
     ``[sqrt(1 - w) network, sqrt(w) features]``, each half unit length, so the cosine of two
     songs is (1 - w) times their networks' cosine plus w times their features' cosine. The
@@ -93,8 +90,7 @@ def sound_vectors(
         raise ParameterError(
             f"need standardized features [shape=({len(network)}, {N_FEATURES})], got {Z.shape}"
         )
-    joined = _unit_rows(np.hstack([np.sqrt(1.0 - w) * network, np.sqrt(w) * _unit_rows(Z)]))
-    return np.hstack([joined, np.zeros((len(joined), SOUND_DIM - _JOINED_DIM), np.float32)])
+    return _unit_rows(np.hstack([np.sqrt(1.0 - w) * network, np.sqrt(w) * _unit_rows(Z)]))
 
 
 def row_vectors(

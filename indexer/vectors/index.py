@@ -21,6 +21,7 @@ from indexer.vectors.kinds import (
     default_params,
     kind_of,
     new_index,
+    padded_dim,
     search_parameters,
     train,
     tune_nprobe,
@@ -166,6 +167,15 @@ class VectorIndex:
         id_map = self._id_map()
         live = id_map != MASKED_ID
         return VectorIndex.build(id_map[live], vectors[live], kind=self.kind, params=self.params)
+
+    @property
+    def padded_for_kind(self) -> bool:
+        """Whether FAISS holds the vectors at the dimension the kind pads them to
+        (`indexer.vectors.kinds.padded_dim`): false for an ``ivf-sq8`` index saved before the
+        kind padded, whose queries take FAISS's slow path until it is rebuilt."""
+        if self.kind not in IVF_KINDS:
+            return True
+        return int(faiss.extract_index_ivf(self._index).d) == padded_dim(self.kind, self.dim)
 
     @property
     def lossy(self) -> bool:

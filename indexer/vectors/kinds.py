@@ -10,10 +10,14 @@ Four kinds, all inner product on unit vectors (cosine):
   (``bench/search.py``): much faster to build, smaller, and with true removals.
 - ``ivf-sq8``: the same inverted lists holding each vector as one byte per dimension (FAISS's
   scalar quantiser, per-dimension ranges, residuals from the list's centre): a quarter of the
-  memory, for the 400-d sound space at a million songs (1.6 GB as float32, 0.4 GB here;
+  memory, for the 457-d sound space at a million songs (1.8 GB as float32, 0.47 GB here;
   ``bench/search.py --space sound``), and what ``auto`` picks in the sound space. Adding and
   removing work as for ``ivf``; reconstructing returns the decoded vector, within the
-  quantiser's step of the one added.
+  quantiser's step of the one added. FAISS's kernels for one byte per value use SIMD only
+  when the dimension is a multiple of 16 (at 457-d a query was ten times slower than at 464):
+  the index pads every vector with zeros up to one (`padded_dim`, a FAISS ``Pad``
+  transform in front of the lists), so callers keep their own dimension and zeros change no
+  cosine.
 - ``hnsw``: a navigable small-world graph. Graphs cannot drop nodes, so a removed song's node
   is *masked* (its id is set to -1 and searches skip it) and stays in the graph until the
   index is compacted (rebuilt from its live vectors).
@@ -39,10 +43,12 @@ KINDS = (KIND_FLAT, KIND_IVF, KIND_IVF_SQ8, KIND_HNSW)
 IVF_KINDS = (KIND_IVF, KIND_IVF_SQ8)
 # Kinds whose stored vectors are not the ones added (reconstruct decodes an approximation).
 LOSSY_KINDS = (KIND_IVF_SQ8,)
+# The dimensions FAISS's SQ8 kernels have SIMD code for are multiples of this.
+SQ8_DIM_MULTIPLE = 16
 KIND_AUTO = "auto"
 
 # The approximate kind ``auto`` picks above the threshold, and the one it picks in the sound
-# space: 400-d float32 vectors are 1.6 GB at a million songs, a quarter of that as bytes, for a
+# space: 457-d float32 vectors are 1.8 GB at a million songs, a quarter of that as bytes, for a
 # small loss of recall (docs/performance.md, "A million songs in the sound space").
 APPROX_KIND = KIND_IVF
 SOUND_APPROX_KIND = KIND_IVF_SQ8
@@ -135,14 +141,31 @@ def default_params(kind: str, n: int) -> dict[str, Any]:
     return {}
 
 
+def padded_dim(kind: str, dim: int) -> int:
+    """The dimension FAISS stores vectors of ``dim`` at in an index of ``kind``: for
+    ``ivf-sq8`` the next multiple of `SQ8_DIM_MULTIPLE` (its SIMD kernels), else ``dim``."""
+    if kind != KIND_IVF_SQ8:
+        return dim
+    return -(-dim // SQ8_DIM_MULTIPLE) * SQ8_DIM_MULTIPLE
+
+
 def new_index(kind: str, dim: int, params: dict[str, Any]) -> faiss.Index:
-    """An empty FAISS index of ``kind`` (an IVF index still needs :func:`train`)."""
+    """An empty FAISS index of ``kind`` for vectors of ``dim`` (an IVF index still needs
+    :func:`train`).
+
+    An ``ivf-sq8`` index of a dimension that is not a multiple of 16 is a FAISS ``Pad``
+    transform in front of the lists: every vector handed in (to train, add, search, encode) is
+    padded with zeros to `padded_dim`, and every vector handed back (reconstruct, decode) loses
+    the padding, so the index's ``d`` stays ``dim``.
+    """
     if kind == KIND_FLAT:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     if kind in IVF_KINDS:
         codes = "SQ8" if kind == KIND_IVF_SQ8 else "Flat"
+        padded = padded_dim(kind, dim)
+        pad = f"Pad{padded}," if padded != dim else ""
         index = faiss.index_factory(
-            dim, f"IVF{params['nlist']},{codes}", faiss.METRIC_INNER_PRODUCT
+            dim, f"{pad}IVF{params['nlist']},{codes}", faiss.METRIC_INNER_PRODUCT
         )
         ivf = faiss.extract_index_ivf(index)
         # A hash table from id to list position: reconstruct by id, and remove without a scan.
@@ -274,6 +297,8 @@ def _without_scores(found: np.ndarray, scores: np.ndarray, own_id: int, k: int) 
 
 def kind_of(index: faiss.Index) -> str:
     """The kind of a FAISS index read from disk."""
+    if isinstance(index, faiss.IndexPreTransform):
+        return _padded_kind(index)
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     if isinstance(inner, faiss.IndexHNSW):
         return KIND_HNSW
@@ -286,6 +311,25 @@ def kind_of(index: faiss.Index) -> str:
     if isinstance(inner, faiss.IndexFlat):
         return KIND_FLAT
     raise StoreError(f"unsupported FAISS index type {type(inner).__name__}")
+
+
+def _padded_kind(index: faiss.IndexPreTransform) -> str:
+    """The kind of a pre-transformed index: only `new_index`'s zero padding of ``ivf-sq8``."""
+    inner = faiss.downcast_index(index.index)
+    steps = [faiss.downcast_VectorTransform(index.chain.at(i)) for i in range(index.chain.size())]
+    padding = (
+        len(steps) == 1
+        and isinstance(steps[0], faiss.RemapDimensionsTransform)
+        and steps[0].d_out == inner.d >= index.d
+        # The first d_in values kept in place, zeros after them (FAISS's non-uniform remap).
+        and np.array_equal(
+            faiss.vector_to_array(steps[0].map),
+            np.r_[np.arange(index.d), np.full(inner.d - index.d, -1)],
+        )
+    )
+    if not padding or kind_of(inner) != KIND_IVF_SQ8:
+        raise StoreError("unsupported FAISS index: a transform other than ivf-sq8's padding")
+    return KIND_IVF_SQ8
 
 
 def apply_search_params(index: faiss.Index, kind: str, params: dict[str, Any]) -> None:

@@ -21,7 +21,13 @@ from indexer.library import Library
 from indexer.model.spaces import FEATURES, SOUND, SOUND_DIM, sound_vectors
 from indexer.vectors.index import VectorIndex
 from indexer.vectors.store import MANIFEST_NAME, load_index, read_manifest, save_index
-from tests.helpers import SPACE_SONGS, gtzan_row, space_embeddings, space_records
+from tests.helpers import (
+    SPACE_SONGS,
+    gtzan_row,
+    save_padded_sound_index,
+    space_embeddings,
+    space_records,
+)
 
 
 def write(library: Library, *, without: tuple[int, ...] = ()) -> list[int]:
@@ -33,7 +39,7 @@ def test_each_space_answers_from_its_own_vectors(library: Library) -> None:
     ids = write(library)
     manifests = library.sync_indexes()
     assert {space: m.count for space, m in manifests.items()} == {SOUND: 6, FEATURES: 6}
-    assert manifests[SOUND].dim == SOUND_DIM
+    assert manifests[SOUND].dim == SOUND_DIM == 457
     assert manifests[FEATURES].dim == library.scaler.dim == 57
 
     _, sound = library.similar_to_song(ids[0], k=5, space=SOUND)
@@ -152,3 +158,29 @@ def test_auto_picks_each_spaces_own_approximate_kind(settings) -> None:
         assert {m.kind for m in library.rebuild_indexes().values()} == {"ivf-sq8", "ivf"}
     finally:
         library.engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf-sq8"])
+@pytest.mark.parametrize("entry", ["sync", "load"])
+def test_a_sound_index_of_464_d_padded_vectors_is_rebuilt_from_the_rows(
+    library: Library, kind: str, entry: str
+) -> None:
+    ids = write(library)
+    old = save_padded_sound_index(library, ids, kind=kind)
+    assert (old.dim, old.kind) == (464, kind)
+
+    if entry == "sync":
+        manifest = library.sync_index(space=SOUND)
+        index, _ = library.load_index(space=SOUND)
+    else:
+        index, manifest = library.load_index(space=SOUND)
+
+    assert (manifest.dim, index.dim, manifest.count) == (SOUND_DIM, SOUND_DIM, 6)
+    assert manifest.generation == old.generation + 1
+    standardized = library.scaler.standardize(gtzan_row(SPACE_SONGS[0])[None, :])
+    expected = sound_vectors(space_embeddings()[[0]], standardized=standardized)[0]
+    np.testing.assert_allclose(index.reconstruct(ids[0]), expected, atol=1e-6)
+    # A vector made today (an upload's) searches the rebuilt index.
+    assert library.similar_to_vector(expected, k=1, space=SOUND)[0].song.id == ids[0]
+    _, neighbours = library.similar_to_song(ids[0], k=1, space=SOUND)
+    assert neighbours[0].song.id == ids[3]

@@ -19,7 +19,9 @@ from sqlalchemy import update
 
 from db.models import Song
 from indexer.library import Library
-from tests.helpers import multipart, space_records, write_tone
+from indexer.model.gtzan_table import bundled_table_path, load_table
+from indexer.model.scaler import refit_scaler
+from tests.helpers import multipart, save_padded_sound_index, space_records, write_tone
 
 
 def library_of(app: Flask) -> Library:
@@ -183,3 +185,39 @@ def test_an_upload_too_short_for_the_network(
     assert answer["space"] == "features"
     assert "shorter than one patch" in answer["space_note"]
     assert len(answer["neighbours"]) == 3
+
+
+def test_a_sound_index_of_464_d_padded_vectors_is_rebuilt_before_it_answers(
+    app: Flask, client: FlaskClient
+) -> None:
+    ids = fill(app)
+    library = library_of(app)
+    old = save_padded_sound_index(library, ids)
+    assert old.dim == 464
+    answer = get(client, f"/api/songs/{ids[0]}/similar?k=3")
+    assert (answer["space"], nearest(answer)) == ("sound", ids[3])
+    index, manifest = app.extensions["soundalike"].index("sound")
+    assert (manifest.dim, index.dim, manifest.generation) == (457, 457, old.generation + 1)
+
+
+def test_an_index_made_with_a_scaler_refitted_elsewhere_is_adopted_not_rebuilt(
+    app: Flask, client: FlaskClient
+) -> None:
+    ids = fill(app)
+    library = library_of(app)
+    get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features")
+    # What `soundalike train --table` does in another process: a new metric, indexes rebuilt.
+    other = Library(library.settings)
+    try:
+        refit_scaler(other.settings.model_dir, load_table(bundled_table_path()), metric="lda")
+        manifests = other.sync_indexes()
+    finally:
+        other.close()
+    assert manifests["features"].dim == other.scaler.dim < 57
+
+    app.extensions["soundalike"].refresh()  # as half a second later
+    answer = get(client, f"/api/songs/{ids[0]}/similar?k=3&space=features")
+    assert len(answer["neighbours"]) == 3
+    _, manifest = app.extensions["soundalike"].index("features")
+    assert manifest.generation == manifests["features"].generation
+    assert library.scaler.version == other.scaler.version

@@ -27,18 +27,10 @@ from indexer.vectors.kinds import (
     tune_nprobe,
 )
 from indexer.vectors.store import IndexReader, load_index, save_index
+from tests.helpers import clustered_rows
 
 KINDS = ["flat", "ivf", "ivf-sq8", "hnsw"]
 IVF_KINDS = ("ivf", "ivf-sq8")
-
-
-def clustered_rows(n: int, *, seed: int = 0, dim: int = 57) -> np.ndarray:
-    """Unit vectors around 40 centres: clustered like real features, unlike uniform noise."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((40, dim))
-    rows = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim))
-    rows = rows.astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
