@@ -116,7 +116,7 @@ def row_vectors(
 
     Returns
     -------
-    np.ndarray [shape=(n, 464) in ``sound``, (n, scaler.dim) in ``features``]
+    np.ndarray [shape=(n, 457) in ``sound``, (n, scaler.dim) in ``features``]
     """
     if space == FEATURES:
         return scaler.transform(np.atleast_2d(raw))
