@@ -337,7 +337,6 @@ class _Rewrite:
         attrs.pop("auto_pad", None)
         inputs = [conv.input[0], self.const("weights", w.astype(np.float32))]
         inputs.append(self.const("bias", b.astype(np.float32)))
-        self.removed.update(n.name for n in branch.nodes)
         return self.node("Conv", inputs, **attrs)
 
     def batch_norm_live(self, bn: onnx.NodeProto, x: str, live: np.ndarray) -> str:
@@ -397,6 +396,7 @@ class _Rewrite:
             raise SimplifyError(f"{branch.conv.name}: unexpected pool in the mid-end")
         constant = np.ones(len(value), bool)
         constant[live] = False
+        self.removed.update(n.name for n in branch.nodes)
         x = self.conv_live(branch, live, np.ones(len(live), np.float32))
         x = self.node("Relu", [x])
         x = self.batch_norm_live(branch.bn, x, live)

@@ -88,19 +88,9 @@ def iter_tag_vectors(
     session: Session, *, batch: int = STREAM_BATCH
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(ids, tag vectors [shape=(n, 100)])`` in id order, skipping songs without tags."""
-    last_id = 0
-    while True:
-        rows = session.execute(
-            select(Song.id, Song.tag_probabilities)
-            .where(Song.id > last_id, Song.tag_probabilities.is_not(None))
-            .order_by(Song.id)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        ids = np.fromiter((row.id for row in rows), dtype=np.int64, count=len(rows))
-        yield ids, np.vstack([floats_from_bytes(row.tag_probabilities) for row in rows])
+    tagged = (Song.tag_probabilities.is_not(None),)
+    for rows in _iter_rows(session, Song.tag_probabilities, None, batch=batch, where=tagged):
+        yield _stack(rows, floats_from_bytes)
 
 
 def _stack(rows: Sequence, decode: Callable[[bytes], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
